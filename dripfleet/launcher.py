@@ -1,0 +1,93 @@
+"""`dripfleet up`: the whole system on one machine, for trying it and for development.
+
+Starts (or reuses) the embedded PostgreSQL unless DATABASE_URL is set, migrates, then runs every
+process of the Procfile under honcho with DATABASE_URL pointing at that database. Ctrl-C (SIGINT)
+or SIGTERM stops the processes, then the embedded server.
+"""
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from dripfleet.database import resolve_url
+from dripfleet.migrations import MigrationError, migrate
+from dripfleet.settings import Settings
+
+
+def say(line: str) -> None:
+    """One status line of `up`, flushed at once (it is read by people and by tests)."""
+    print(f"dripfleet up: {line}", flush=True)
+
+
+def read_procfile(path: Path) -> list[tuple[str, str]]:
+    """(name, command) pairs of a Procfile, in order; comments and blank lines skipped."""
+    if not path.exists():
+        return []
+    entries = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or ":" not in line:
+            continue
+        name, cmd = line.split(":", 1)
+        entries.append((name.strip(), cmd.strip()))
+    return entries
+
+
+def child_environment(settings: Settings, url: str) -> dict[str, str]:
+    """The environment every process of `up` gets: the resolved database and absolute paths."""
+    env = dict(os.environ)
+    env["DATABASE_URL"] = url
+    env["DATA_DIR"] = str(settings.data_dir.resolve())
+    env["DAGSTER_HOME"] = str((settings.dagster_home or settings.data_dir / "dagster").resolve())
+    Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def describe_database(settings: Settings, url: str) -> str:
+    """Where the database is, without its password."""
+    if not settings.database_url:
+        return f"embedded PostgreSQL in {(settings.data_dir / 'postgres').resolve()}"
+    parsed = make_url(url)
+    return f"DATABASE_URL {parsed.host or 'local socket'}:{parsed.port or 5432}/{parsed.database}"
+
+
+def run_up(settings: Settings, procfile: str = "Procfile") -> int:
+    """Run the whole system until interrupted; returns the exit status."""
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    url = resolve_url(settings)
+    say(f"database: {describe_database(settings, url)}")
+    try:
+        applied = migrate(url)
+    except MigrationError as error:
+        say(f"migration failed: {error}")
+        return 1
+    say(f"migrations: {len(applied)} applied" if applied else "migrations: up to date")
+    processes = read_procfile(Path(procfile))
+    env = child_environment(settings, url)
+    if not processes:
+        say(f"no processes in {procfile}; the database is ready. Ctrl-C to stop.")
+        while not stopping.wait(0.5):
+            pass
+        say("stopped")
+        return 0
+    if stopping.is_set():
+        say("stopped before the processes started")
+        return 0
+    from honcho.manager import Manager
+
+    manager = Manager()
+    for name, cmd in processes:
+        manager.add_process(name, cmd, env=env)
+        say(f"starting {name}: {cmd}")
+    manager.loop()
+    say("stopped")
+    return manager.returncode or 0

@@ -1,0 +1,178 @@
+"""One settings object, read from the environment the same way by every entry point.
+
+Bad configuration raises `ConfigError` naming the variable; entry points turn it into one line on
+stderr and exit status 2 (see `exit_on_config_error`).
+"""
+
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+
+TRANSPORTS = ("simulated", "neonize")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    """A configuration variable is missing or wrong; `variable` names it."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every configuration variable, typed; defaults as in DESIGN.md."""
+
+    database_url: str | None = None
+    data_dir: Path = Path(".data")
+    min_delay_seconds: float = 5.0
+    max_delay_seconds: float = 15.0
+    worker_pool_size: int = 100
+    queue_buffer_size: int = 1000
+    health_check_seconds: float = 30.0
+    transport: str = "simulated"
+    dagster_home: Path | None = None
+    secret_key: str | None = None
+    default_region: str = "MY"
+    max_attempts: int = 3
+    devices_per_worker: int = 50
+    device_start_failure_limit: int = 20
+    device_failure_pause_after: int = 10
+    opt_out_keywords: tuple[str, ...] = ("STOP", "UNSUBSCRIBE", "BERHENTI", "CANCEL", "QUIT", "END")
+    message_max_age_hours: float = 72.0
+    max_upload_mb: float = 50.0
+    max_media_mb: float = 16.0
+    log_level: str = "INFO"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The CSV upload limit in bytes."""
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_media_bytes(self) -> int:
+        """The media upload / download limit in bytes."""
+        return int(self.max_media_mb * 1024 * 1024)
+
+
+def _number(kind: Callable[[str], Any], minimum: float | None = None) -> Callable[[str, str], Any]:
+    def parse(name: str, raw: str) -> Any:
+        try:
+            value = kind(raw)
+        except ValueError:
+            word = "a whole number" if kind is int else "a number"
+            raise ConfigError(name, f"{raw!r} is not {word}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(name, f"{raw!r} is not a finite number")
+        if minimum is not None and value < minimum:
+            raise ConfigError(name, f"must be at least {minimum:g}, got {raw}")
+        return value
+
+    return parse
+
+
+def _choice(choices: tuple[str, ...], upper: bool = False) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().upper() if upper else raw.strip().lower()
+        if value not in choices:
+            raise ConfigError(name, f"{raw!r} is not one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _database_url(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith(("postgresql://", "postgres://", "postgresql+")):
+        raise ConfigError(name, "must be a postgresql:// URL")
+    return value
+
+
+def _region(name: str, raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError(name, f"{raw!r} is not a known two-letter region code (e.g. MY, US, GB)")
+    return value
+
+
+def _keywords(name: str, raw: str) -> tuple[str, ...]:
+    words = tuple(w.strip().upper() for w in raw.split(",") if w.strip())
+    if not words:
+        raise ConfigError(name, "needs at least one keyword (comma-separated)")
+    return words
+
+
+def _path(name: str, raw: str) -> Path:
+    if not raw.strip():
+        raise ConfigError(name, "is empty")
+    return Path(raw.strip())
+
+
+def _text(name: str, raw: str) -> str:
+    if not raw.strip():
+        raise ConfigError(name, "is set but empty")
+    return raw
+
+
+# variable name -> (Settings field, parser)
+_VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
+    "DATABASE_URL": ("database_url", _database_url),
+    "DATA_DIR": ("data_dir", _path),
+    "MIN_DELAY_SECONDS": ("min_delay_seconds", _number(float, 0)),
+    "MAX_DELAY_SECONDS": ("max_delay_seconds", _number(float, 0)),
+    "WORKER_POOL_SIZE": ("worker_pool_size", _number(int, 1)),
+    "QUEUE_BUFFER_SIZE": ("queue_buffer_size", _number(int, 1)),
+    "HEALTH_CHECK_SECONDS": ("health_check_seconds", _number(float, 0.05)),
+    "TRANSPORT": ("transport", _choice(TRANSPORTS)),
+    "DAGSTER_HOME": ("dagster_home", _path),
+    "SECRET_KEY": ("secret_key", _text),
+    "DEFAULT_REGION": ("default_region", _region),
+    "MAX_ATTEMPTS": ("max_attempts", _number(int, 1)),
+    "DEVICES_PER_WORKER": ("devices_per_worker", _number(int, 1)),
+    "DEVICE_START_FAILURE_LIMIT": ("device_start_failure_limit", _number(int, 1)),
+    "DEVICE_FAILURE_PAUSE_AFTER": ("device_failure_pause_after", _number(int, 1)),
+    "OPT_OUT_KEYWORDS": ("opt_out_keywords", _keywords),
+    "MESSAGE_MAX_AGE_HOURS": ("message_max_age_hours", _number(float, 0.001)),
+    "MAX_UPLOAD_MB": ("max_upload_mb", _number(float, 0.001)),
+    "MAX_MEDIA_MB": ("max_media_mb", _number(float, 0.001)),
+    "LOG_LEVEL": ("log_level", _choice(LOG_LEVELS, upper=True)),
+}
+
+VARIABLES = tuple(_VARIABLES)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every variable; raise ConfigError naming the first bad one."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for variable, (attr, parse) in _VARIABLES.items():
+        raw = env.get(variable)
+        if raw is None or (raw == "" and variable != "SECRET_KEY"):
+            continue
+        values[attr] = parse(variable, raw)
+    settings = Settings(**values)
+    if settings.min_delay_seconds > settings.max_delay_seconds:
+        raise ConfigError(
+            "MIN_DELAY_SECONDS",
+            f"{settings.min_delay_seconds:g} is greater than "
+            f"MAX_DELAY_SECONDS {settings.max_delay_seconds:g}",
+        )
+    return settings
+
+
+@contextmanager
+def exit_on_config_error(program: str = "dripfleet") -> Iterator[None]:
+    """Turn a ConfigError into one line on stderr and exit status 2."""
+    try:
+        yield
+    except ConfigError as error:
+        print(f"{program}: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,77 @@
+"""Users and API tokens."""
+
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from dripfleet import credentials
+from dripfleet.queries import queries
+
+queries.require(
+    "insert_user", "user_by_email", "user_by_id", "insert_api_token", "user_by_token_hash",
+    "list_api_tokens", "delete_api_token",
+)
+
+
+class EmailTaken(ValueError):
+    """A user with this email already exists."""
+
+
+def create_user(
+    conn: Connection, email: str, password: str | None, name: str = "", timezone: str = "UTC"
+) -> dict[str, Any]:
+    """Insert a user with a hashed password (None: no password login until one is set)."""
+    password_hash = credentials.hash_password(password) if password else None
+    try:
+        with conn.begin_nested():
+            row = conn.execute(
+                queries.text("insert_user"),
+                {"email": email.strip(), "name": name, "password_hash": password_hash,
+                 "timezone": timezone},
+            ).mappings().one()
+    except IntegrityError as error:
+        if "users_email_key" in str(error.orig):
+            raise EmailTaken(email) from None
+        raise
+    return dict(row)
+
+
+def find_by_email(conn: Connection, email: str) -> dict[str, Any] | None:
+    """The user with this email (including its password hash), or None."""
+    row = conn.execute(queries.text("user_by_email"), {"email": email.strip()}).mappings().first()
+    return dict(row) if row else None
+
+
+def authenticate(conn: Connection, email: str, password: str) -> dict[str, Any] | None:
+    """The user when email and password match, else None."""
+    user = find_by_email(conn, email)
+    if user is None:
+        # spend the same time as a real check so responses do not reveal which emails exist
+        credentials.verify_password(_DUMMY_HASH, password)
+        return None
+    if not credentials.verify_password(user["password_hash"], password):
+        return None
+    user.pop("password_hash")
+    return user
+
+
+def create_token(conn: Connection, user_id: int, name: str = "") -> tuple[str, dict[str, Any]]:
+    """A new API token for user_id: (the token, shown once; its stored row, without the hash)."""
+    token, token_hash, prefix = credentials.new_api_token()
+    row = conn.execute(
+        queries.text("insert_api_token"),
+        {"user_id": user_id, "name": name, "token_hash": token_hash, "prefix": prefix},
+    ).mappings().one()
+    return token, dict(row)
+
+
+def user_for_token(conn: Connection, token: str) -> dict[str, Any] | None:
+    """The user owning a bearer token, or None."""
+    row = conn.execute(
+        queries.text("user_by_token_hash"), {"token_hash": credentials.hash_token(token)}
+    ).mappings().first()
+    return dict(row) if row else None
+
+
+_DUMMY_HASH = credentials.hash_password("not-a-real-password")
