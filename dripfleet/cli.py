@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--name", default="cli")
     up = sub.add_parser("up", help="run the whole system (embedded PostgreSQL unless DATABASE_URL)")
     up.add_argument("--procfile", default="Procfile")
+    up.add_argument("--no-demo", action="store_true", help="do not create the demo workspace")
     # other processes' entry points go here; their handlers import lazily so that
     # `dripfleet migrate` does not import Dagster, Flask or the device host
     return parser
@@ -136,7 +137,7 @@ def _create_token(args: argparse.Namespace, settings: Settings) -> int:
 def _up(args: argparse.Namespace, settings: Settings) -> int:
     from dripfleet.launcher import run_up
 
-    return run_up(settings, procfile=args.procfile)
+    return run_up(settings, procfile=args.procfile, demo=not args.no_demo)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def describe_database(settings: Settings, url: str) -> str:
     return f"DATABASE_URL {parsed.host or 'local socket'}:{parsed.port or 5432}/{parsed.database}"
 
 
-def run_up(settings: Settings, procfile: str = "Procfile") -> int:
+def run_up(settings: Settings, procfile: str = "Procfile", demo: bool = True) -> int:
     """Run the whole system until interrupted; returns the exit status."""
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -71,6 +71,12 @@ def run_up(settings: Settings, procfile: str = "Procfile") -> int:
         say(f"migration failed: {error}")
         return 1
     say(f"migrations: {len(applied)} applied" if applied else "migrations: up to date")
+    if demo:
+        from dripfleet.database import get_engine
+        from dripfleet.demo import ensure_demo
+
+        for line in ensure_demo(get_engine(url), settings):
+            say(line)
     processes = read_procfile(Path(procfile))
     env = child_environment(settings, url)
     if not processes:
