@@ -20,6 +20,7 @@ up: $(STAMP)
 
 ## the whole test suite (TEST_DATABASE_URL names a server; unset: an embedded one)
 test: $(STAMP)
+	sh tests/pages/ensure_chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
