@@ -10,7 +10,7 @@ from dripfleet.queries import queries
 
 queries.require(
     "insert_user", "user_by_email", "user_by_id", "insert_api_token", "user_by_token_hash",
-    "list_api_tokens", "delete_api_token",
+    "list_api_tokens", "delete_api_token", "update_user_login",
 )
 
 
@@ -72,6 +72,35 @@ def user_for_token(conn: Connection, token: str) -> dict[str, Any] | None:
         queries.text("user_by_token_hash"), {"token_hash": credentials.hash_token(token)}
     ).mappings().first()
     return dict(row) if row else None
+
+
+def get_user(conn: Connection, user_id: int) -> dict[str, Any] | None:
+    """The user with this id (no password hash), or None."""
+    row = conn.execute(queries.text("user_by_id"), {"user_id": user_id}).mappings().first()
+    return dict(row) if row else None
+
+
+def list_tokens(conn: Connection, user_id: int) -> list[dict[str, Any]]:
+    """The user's API tokens (id, name, prefix, created_at, last_used_at), never the secret."""
+    rows = conn.execute(queries.text("list_api_tokens"), {"user_id": user_id}).mappings()
+    return [dict(row) for row in rows]
+
+
+def delete_token(conn: Connection, user_id: int, token_id: int) -> bool:
+    """Revoke one of the user's tokens; False when it is not theirs or does not exist."""
+    row = conn.execute(
+        queries.text("delete_api_token"), {"user_id": user_id, "token_id": token_id}
+    ).first()
+    return row is not None
+
+
+def update_profile(conn: Connection, user_id: int, name: str, timezone: str) -> dict[str, Any]:
+    """Change the user's display name and timezone."""
+    row = conn.execute(
+        queries.text("update_user_login"),
+        {"user_id": user_id, "name": name, "timezone": timezone},
+    ).mappings().one()
+    return dict(row)
 
 
 _DUMMY_HASH = credentials.hash_password("not-a-real-password")

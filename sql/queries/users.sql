@@ -42,3 +42,9 @@ ORDER BY id
 
 -- name: delete_api_token
 DELETE FROM api_tokens WHERE id = :token_id AND user_id = :user_id RETURNING id
+
+-- name: update_user_login
+-- Profile fields a user may change.
+UPDATE users SET name = :name, timezone = :timezone, updated_at = now()
+WHERE id = :user_id
+RETURNING id, email, name, timezone, role, created_at

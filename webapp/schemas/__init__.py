@@ -1,0 +1,1 @@
+"""Request and response schemas (marshmallow, via apiflask): validate input, generate the spec."""
