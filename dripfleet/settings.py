@@ -51,6 +51,7 @@ class Settings:
     max_upload_mb: float = 50.0
     max_media_mb: float = 16.0
     log_level: str = "INFO"
+    dagster_ui_url: str = "http://127.0.0.1:3000"
 
     @property
     def max_upload_bytes(self) -> int:
@@ -122,6 +123,13 @@ def _text(name: str, raw: str) -> str:
     return raw
 
 
+def _http_url(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(name, "must be an http:// or https:// URL")
+    return value.rstrip("/")
+
+
 # variable name -> (Settings field, parser)
 _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "DATABASE_URL": ("database_url", _database_url),
@@ -144,6 +152,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "MAX_UPLOAD_MB": ("max_upload_mb", _number(float, 0.001)),
     "MAX_MEDIA_MB": ("max_media_mb", _number(float, 0.001)),
     "LOG_LEVEL": ("log_level", _choice(LOG_LEVELS, upper=True)),
+    "DAGSTER_UI_URL": ("dagster_ui_url", _http_url),
 }
 
 VARIABLES = tuple(_VARIABLES)
