@@ -1,0 +1,49 @@
+"""Queue hygiene (expiring messages that waited too long) and the invariants the checks verify."""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+
+from dripfleet.queries import queries
+
+queries.require(
+    "expire_old_messages", "devices_over_buffer", "messages_for_opted_out_leads",
+    "sending_past_lease", "contacts_behind_schedule",
+)
+
+
+def expire_old_messages(engine: Engine, now: datetime, max_age_hours: float) -> int:
+    """Expire queued/held messages created more than max_age_hours before `now`; returns count."""
+    with engine.begin() as conn:
+        return conn.execute(
+            queries.text("expire_old_messages"),
+            {"cutoff": now - timedelta(hours=max_age_hours), "max_age_hours": f"{max_age_hours:g}"},
+        ).scalar_one()
+
+
+def _rows(engine: Engine, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(queries.text(name), params).mappings()]
+
+
+def devices_over_buffer(engine: Engine, buffer_size: int) -> list[dict[str, Any]]:
+    """Devices with more than buffer_size queued messages (at most 20)."""
+    return _rows(engine, "devices_over_buffer", {"buffer_size": buffer_size})
+
+
+def messages_for_opted_out_leads(engine: Engine) -> list[dict[str, Any]]:
+    """Open messages created after their lead opted out (at most 20)."""
+    return _rows(engine, "messages_for_opted_out_leads", {})
+
+
+def sending_past_lease(
+    engine: Engine, now: datetime, grace: timedelta = timedelta(minutes=2)
+) -> list[dict[str, Any]]:
+    """Messages still 'sending' more than `grace` after their lease ran out (at most 20)."""
+    return _rows(engine, "sending_past_lease", {"cutoff": now - grace})
+
+
+def contacts_behind_schedule(engine: Engine, now: datetime) -> list[dict[str, Any]]:
+    """Active contacts more than one step behind their schedule (at most 20)."""
+    return _rows(engine, "contacts_behind_schedule", {"now": now})

@@ -1,0 +1,191 @@
+"""Due sequence steps into message_queue: one locked, COPY-staged transaction per batch.
+
+Timing (DESIGN.md "Sequence timing", kernel rules in dripfleet.local_time): the step queued now
+is recorded with the local date of the tick in the sequence's zone (last_queued_on); the next step
+is due (d_next - d) local days after that date at its own send time; after the last step the
+contact is completed. A contact gets at most one step per tick (one row per contact per batch).
+"""
+
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from dripfleet.local_time import local_date, step_due_at
+from dripfleet.queries import queries
+from dripfleet.stores import materialise
+from dripfleet.stores.device_choice import BUFFER_FULL, NO_USABLE_DEVICE, load_chooser
+from dripfleet.stores.rendering import render_or_problem
+
+queries.require(
+    "complete_contacts_without_steps", "opt_out_due_contacts", "due_contact_ids",
+    "lock_due_contacts", "insert_staged_sequence_messages", "skip_staged_sequence_steps",
+    "set_sequence_errors",
+)
+
+BATCH_SIZE = 10_000
+MAX_CONTACTS_PER_TICK = 500_000
+
+
+@dataclass
+class SequenceTick:
+    """What one tick did to sequence contacts, in total and per sequence."""
+
+    queued: int = 0
+    skipped: int = 0
+    waiting: int = 0
+    completed_without_steps: int = 0
+    opted_out: int = 0
+    batches: int = 0
+    per_sequence: dict[int, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    errors: dict[int, str | None] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def materialise_sequence_messages(
+    engine: Engine,
+    now: datetime,
+    buffer_size: int,
+    run_id: str | None = None,
+    batch_size: int = BATCH_SIZE,
+    max_contacts: int = MAX_CONTACTS_PER_TICK,
+) -> SequenceTick:
+    """Queue the due step of every due contact (as of `now`) that fits in the device buffers."""
+    started = time.perf_counter()
+    tick = SequenceTick()
+    with engine.begin() as conn:
+        params = {"now": now}
+        tick.completed_without_steps = conn.execute(
+            queries.text("complete_contacts_without_steps"), params
+        ).rowcount
+        tick.opted_out = conn.execute(queries.text("opt_out_due_contacts"), params).rowcount
+    with engine.connect() as conn:
+        ids = conn.execute(
+            queries.text("due_contact_ids"), {"now": now, "limit": max_contacts}
+        ).scalars().all()
+    for start in range(0, len(ids), batch_size):
+        _batch(engine, ids[start : start + batch_size], now, buffer_size, run_id, tick)
+    _record_errors(engine, tick)
+    tick.seconds = time.perf_counter() - started
+    return tick
+
+
+def _batch(
+    engine: Engine, contact_ids: list[int], now: datetime, buffer_size: int,
+    run_id: str | None, tick: SequenceTick,
+) -> None:
+    with engine.begin() as conn:
+        materialise.begin_batch(conn)
+        result = conn.execute(
+            queries.text("lock_due_contacts"), {"contact_ids": contact_ids, "now": now}
+        )
+        # object dtype keeps ints as ints and NULL as None (no NaN floats)
+        frame = pd.DataFrame(result.all(), columns=list(result.keys()), dtype=object)
+        if frame.empty:
+            return
+        tick.batches += 1
+        _schedule(frame, now)
+        chooser = load_chooser(conn, frame["user_id"].unique().tolist(), buffer_size)
+        staged, jobs_wanted = [], set()
+        for row in frame.itertuples(index=False):
+            seq = tick.per_sequence[row.sequence_id]
+            dedupe_key = f"seq:{row.contact_id}:{row.step_id}"
+            body, problem = render_or_problem(
+                row.body, row.name, row.phone, row.attributes, dedupe_key
+            )
+            caption = row.caption
+            if problem is None:
+                caption, problem = render_or_problem(
+                    row.caption, row.name, row.phone, row.attributes, dedupe_key
+                )
+            if problem is not None:
+                seq["skipped"] += 1
+                if len(tick.problems) < 20:
+                    tick.problems.append(f"contact {row.contact_id} day {row.day}: {problem}")
+                staged.append(_stage_row(row, None, False, "", caption, dedupe_key, problem))
+                continue
+            choice = chooser.choose(row.user_id, _int(row.preferred_device_id),
+                                    _int(row.source_device_id))
+            if choice.device_id is None:
+                seq["no_device" if choice.reason == NO_USABLE_DEVICE else "waiting"] += 1
+                continue
+            jobs_wanted.add((row.user_id, row.sequence_id, None))
+            staged.append(
+                _stage_row(row, choice.device_id, choice.pinned, body, caption, dedupe_key, None)
+            )
+        jobs = materialise.create_broadcast_jobs(
+            conn, "sequence", sorted(jobs_wanted), run_id, now
+        )
+        for values in staged:
+            if values[1] is not None:  # a device: set broadcast_job_id (stage column 14)
+                values[14] = jobs[(values[0], values[11], None)]
+        materialise.copy_to_stage(conn, staged)
+        inserted = {
+            r.broadcast_job_id: int(r.inserted)
+            for r in conn.execute(queries.text("insert_staged_sequence_messages"), {"now": now})
+        }
+        skipped = conn.execute(queries.text("skip_staged_sequence_steps"), {"now": now}).rowcount
+        materialise.set_broadcast_job_totals(
+            conn, {job_id: inserted.get(job_id, 0) for job_id in jobs.values()}
+        )
+    by_job = {job_id: key[1] for key, job_id in jobs.items()}
+    for job_id, count in inserted.items():
+        tick.per_sequence[by_job[job_id]]["queued"] += count
+        tick.queued += count
+    tick.skipped += skipped
+
+
+def _schedule(frame: pd.DataFrame, now: datetime) -> None:
+    """Add queued_on (the tick's local date) and next_due_at (None after the last step)."""
+    zones = {tz: local_date(now, tz) for tz in frame["timezone"].unique()}
+    frame["queued_on"] = frame["timezone"].map(zones)
+    has_next = frame["next_day"].notna()
+    keys = frame.loc[has_next, ["timezone", "queued_on", "day", "next_day", "next_send_time"]]
+    due = {
+        key: step_due_at(key[1], int(key[3]) - int(key[2]), key[4], key[0])
+        for key in keys.drop_duplicates().itertuples(index=False, name=None)
+    }
+    frame["next_due_at"] = [
+        due[key] if ok else None
+        for ok, key in zip(
+            has_next,
+            frame[["timezone", "queued_on", "day", "next_day", "next_send_time"]].itertuples(
+                index=False, name=None
+            ),
+            strict=True,
+        )
+    ]
+
+
+def _stage_row(row, device_id, pinned, body, caption, dedupe_key, problem) -> list:
+    return [
+        row.user_id, device_id, row.lead_id, row.phone, row.message_type, body or "",
+        row.media_url, _int(row.media_id), caption, row.filename, None, row.sequence_id,
+        row.contact_id, row.step_id, None, pinned, dedupe_key, int(row.day), row.queued_on,
+        row.next_due_at, problem,
+    ]  # fmt: skip
+
+
+def _int(value) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def _record_errors(engine: Engine, tick: SequenceTick) -> None:
+    for sequence_id, counts in tick.per_sequence.items():
+        if counts["no_device"]:
+            tick.errors[sequence_id] = NO_USABLE_DEVICE
+        elif counts["waiting"] and not counts["queued"]:
+            tick.errors[sequence_id] = BUFFER_FULL
+        else:
+            tick.errors[sequence_id] = None
+    tick.waiting = sum(c["waiting"] + c["no_device"] for c in tick.per_sequence.values())
+    if tick.errors:
+        with engine.begin() as conn:
+            conn.execute(
+                queries.text("set_sequence_errors"),
+                {"sequence_ids": list(tick.errors), "errors": list(tick.errors.values())},
+            )

@@ -1,0 +1,79 @@
+"""Asset: expire messages that waited too long, purge old Dagster runs; check: stale leases."""
+
+import time
+from datetime import timedelta
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetExecutionContext,
+    DagsterInstance,
+    MaterializeResult,
+    RunsFilter,
+    asset,
+    asset_check,
+)
+
+from dripfleet.stores import maintenance as store
+from pipelines.delivery_stats import delivery_stats
+from pipelines.metadata import markdown_table
+from pipelines.resources import DatabaseResource
+from pipelines.tick_time import tick_time
+
+PURGE_PER_TICK = 200
+
+
+@asset(
+    group_name="maintenance",
+    deps=[delivery_stats],
+    description="Expires messages older than MESSAGE_MAX_AGE_HOURS; purges old Dagster runs.",
+)
+def queue_maintenance(
+    context: AssetExecutionContext, database: DatabaseResource
+) -> MaterializeResult:
+    """Expire stale queued/held messages and delete Dagster runs past the retention."""
+    started = time.perf_counter()
+    now = tick_time(context)
+    max_age = database.max_age_hours()
+    expired = store.expire_old_messages(database.engine(), now, max_age)
+    purged = purge_old_runs(context.instance, now - timedelta(days=database.run_retention_days))
+    return MaterializeResult(
+        metadata={
+            "tick": now.isoformat(),
+            "expired_messages": expired,
+            "max_age_hours": max_age,
+            "purged_dagster_runs": purged,
+            "run_retention_days": database.run_retention_days,
+            "elapsed_s": round(time.perf_counter() - started, 3),
+        }
+    )
+
+
+def purge_old_runs(instance: DagsterInstance, before, limit: int = PURGE_PER_TICK) -> int:
+    """Delete up to `limit` finished runs created before `before` (Dagster keeps them forever)."""
+    records = instance.get_run_records(RunsFilter(created_before=before), limit=limit)
+    purged = 0
+    for record in records:
+        if record.dagster_run.is_finished:
+            instance.delete_run(record.dagster_run.run_id)
+            purged += 1
+    return purged
+
+
+@asset_check(asset=queue_maintenance, description="No message 'sending' long past its lease.")
+def no_sending_past_lease(
+    context: AssetCheckExecutionContext, database: DatabaseResource
+) -> AssetCheckResult:
+    """Fails when a message is still 'sending' more than two minutes after its lease ran out."""
+    found = store.sending_past_lease(database.engine(), tick_time(context))
+    return AssetCheckResult(
+        passed=not found,
+        metadata={
+            "violations": len(found),
+            "examples": markdown_table(
+                ["message", "device", "lease owner", "lease until"],
+                ((r["message_id"], r["device_id"], r["lease_owner"], r["lease_until"])
+                 for r in found),
+            ),
+        },
+    )

@@ -1,0 +1,66 @@
+-- name: due_campaign_ids
+-- Campaigns whose time has come and that may still queue (scheduled or running).
+SELECT id FROM campaigns
+WHERE status IN ('scheduled', 'running') AND scheduled_at <= :now
+ORDER BY scheduled_at, id
+
+-- name: lock_campaign
+-- One campaign per transaction; SKIP LOCKED lets a racing tick move on to another campaign.
+SELECT id, user_id, niche, target_status, status, message_type, body, media_url, media_id,
+       caption, filename, pinned_device_id AS source_device_id, audience_cursor
+FROM campaigns
+WHERE id = :campaign_id AND status IN ('scheduled', 'running') AND scheduled_at <= :now
+FOR UPDATE SKIP LOCKED
+
+-- name: start_campaign
+UPDATE campaigns
+SET status = 'running', started_at = coalesce(started_at, :now), updated_at = now()
+WHERE id = :campaign_id AND status = 'scheduled'
+
+-- name: campaign_audience_page
+-- The next page of the audience after the cursor (lead id order, leads_user_id_idx): niche
+-- (null = every lead), target status, not opted out.
+SELECT l.id AS lead_id, l.phone, l.name, l.attributes, l.preferred_device_id
+FROM leads l
+WHERE l.user_id = :user_id AND l.id > :cursor AND l.opted_out_at IS NULL
+  AND (CAST(:niche AS text) IS NULL OR l.niches @> ARRAY[CAST(:niche AS text)])
+  AND (CAST(:target_status AS text) = 'all' OR l.target_status = :target_status)
+ORDER BY l.id
+LIMIT :limit
+
+-- name: insert_staged_campaign_messages
+WITH ins AS (
+    INSERT INTO message_queue (
+        user_id, device_id, lead_id, phone, message_type, body, media_url, media_id, caption,
+        filename, source, campaign_id, broadcast_job_id, pinned, dedupe_key)
+    SELECT user_id, device_id, lead_id, phone, message_type, body, media_url, media_id, caption,
+           filename, 'campaign', campaign_id, broadcast_job_id, pinned, dedupe_key
+    FROM message_stage
+    WHERE problem IS NULL AND device_id IS NOT NULL
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING broadcast_job_id
+)
+SELECT broadcast_job_id, count(*) AS inserted FROM ins GROUP BY broadcast_job_id
+
+-- name: advance_campaign
+UPDATE campaigns
+SET audience_cursor = greatest(audience_cursor, :cursor), last_error = :last_error,
+    updated_at = now()
+WHERE id = :campaign_id
+
+-- name: campaign_open_messages
+-- Messages of the campaign that have no outcome yet.
+SELECT count(*) FROM message_queue
+WHERE campaign_id = :campaign_id AND status IN ('queued', 'held', 'sending')
+
+-- name: complete_campaign
+-- The audience is exhausted and every message has an outcome: completed, with the final size;
+-- its batches are finished.
+WITH finished AS (
+    UPDATE broadcast_jobs SET finished_at = coalesce(finished_at, :now)
+    WHERE campaign_id = :campaign_id
+)
+UPDATE campaigns
+SET status = 'completed', completed_at = :now, updated_at = now(),
+    audience_size = (SELECT count(*) FROM message_queue WHERE campaign_id = :campaign_id)
+WHERE id = :campaign_id AND status = 'running'

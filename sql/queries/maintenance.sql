@@ -1,0 +1,68 @@
+-- name: expire_old_messages
+-- Messages that waited (queued or held) longer than the maximum age are expired, counted on their
+-- batch, and their sequence log notes it.
+WITH expired AS (
+    UPDATE message_queue
+    SET status = 'expired', last_error = 'expired: waited longer than ' || :max_age_hours || ' h',
+        updated_at = now()
+    WHERE status IN ('queued', 'held') AND created_at < :cutoff
+    RETURNING id, broadcast_job_id
+), counted AS (
+    UPDATE broadcast_jobs b SET expired_count = b.expired_count + e.n
+    FROM (SELECT broadcast_job_id, count(*) AS n FROM expired
+          WHERE broadcast_job_id IS NOT NULL GROUP BY broadcast_job_id) e
+    WHERE b.id = e.broadcast_job_id
+), logged AS (
+    UPDATE sequence_logs l SET status = 'failed', error = 'expired', updated_at = now()
+    FROM expired WHERE l.message_id = expired.id AND l.status = 'queued'
+)
+SELECT count(*) FROM expired
+
+-- name: devices_over_buffer
+-- Asset check: devices holding more queued messages than the buffer allows.
+SELECT device_id, count(*) AS queued
+FROM message_queue
+WHERE status = 'queued'
+GROUP BY device_id
+HAVING count(*) > :buffer_size
+ORDER BY queued DESC
+LIMIT 20
+
+-- name: messages_for_opted_out_leads
+-- Asset check: open messages created after their lead opted out (the pipelines must not do it).
+SELECT m.id AS message_id, m.lead_id
+FROM message_queue m
+JOIN leads l ON l.id = m.lead_id
+WHERE l.opted_out_at IS NOT NULL AND m.created_at >= l.opted_out_at
+  AND m.status IN ('queued', 'held', 'sending')
+ORDER BY m.id
+LIMIT 20
+
+-- name: sending_past_lease
+-- Asset check: messages still 'sending' although their lease ran out more than :grace ago.
+SELECT id AS message_id, device_id, lease_owner, lease_until
+FROM message_queue
+WHERE status = 'sending' AND lease_until < :cutoff
+ORDER BY lease_until
+LIMIT 20
+
+-- name: contacts_behind_schedule
+-- Asset check: active contacts more than one step behind: their due step is older than the gap to
+-- the step after it (1 day for the last step), so on time they would already have had the next.
+SELECT sc.id AS contact_id, sc.sequence_id, sc.current_day, sc.next_due_at
+FROM sequence_contacts sc
+JOIN sequences s ON s.id = sc.sequence_id AND s.status = 'active'
+JOIN LATERAL (
+    SELECT min(day) AS due_day FROM sequence_steps
+    WHERE sequence_id = sc.sequence_id AND day > sc.current_day
+) d1 ON true
+LEFT JOIN LATERAL (
+    SELECT min(day) AS after_day FROM sequence_steps
+    WHERE sequence_id = sc.sequence_id AND day > d1.due_day
+) d2 ON true
+WHERE sc.status = 'active'
+  AND sc.next_due_at < CAST(:now AS timestamptz) - interval '1 day'
+  AND sc.next_due_at
+      < CAST(:now AS timestamptz) - make_interval(days => coalesce(d2.after_day - d1.due_day, 1))
+ORDER BY sc.next_due_at
+LIMIT 20

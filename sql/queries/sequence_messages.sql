@@ -1,0 +1,119 @@
+-- name: complete_contacts_without_steps
+-- Due contacts with no step after their current day (steps removed) are completed.
+UPDATE sequence_contacts sc
+SET status = 'completed', completed_at = :now, next_due_at = NULL, updated_at = now()
+WHERE sc.status = 'active' AND sc.next_due_at <= :now
+  AND NOT EXISTS (
+      SELECT 1 FROM sequence_steps st
+      WHERE st.sequence_id = sc.sequence_id AND st.day > sc.current_day
+  )
+
+-- name: opt_out_due_contacts
+-- Due contacts whose lead opted out stop here: nothing more is queued for them.
+UPDATE sequence_contacts sc
+SET status = 'opted_out', next_due_at = NULL, updated_at = now()
+FROM leads l
+WHERE l.id = sc.lead_id AND l.opted_out_at IS NOT NULL
+  AND sc.status = 'active' AND sc.next_due_at <= :now
+
+-- name: due_contact_ids
+-- Due contacts of active sequences, oldest due first (walks sequence_contacts_due_idx).
+SELECT sc.id
+FROM sequence_contacts sc
+JOIN sequences s ON s.id = sc.sequence_id AND s.status = 'active'
+WHERE sc.status = 'active' AND sc.next_due_at <= :now
+ORDER BY sc.next_due_at, sc.id
+LIMIT :limit
+
+-- name: lock_due_contacts
+-- One batch: lock the contacts (SKIP LOCKED: a racing tick takes others), re-check that they are
+-- still due, and read the step to queue (the first day after current_day), the step after it,
+-- the lead and the sequence.
+SELECT sc.id AS contact_id, sc.user_id, sc.sequence_id, sc.lead_id, sc.current_day,
+       s.timezone, s.pinned_device_id AS source_device_id,
+       st.id AS step_id, st.day, st.message_type, st.body, st.media_url, st.media_id,
+       st.caption, st.filename,
+       nx.day AS next_day, nx.send_time AS next_send_time,
+       l.phone, l.name, l.attributes, l.preferred_device_id
+FROM sequence_contacts sc
+JOIN sequences s ON s.id = sc.sequence_id AND s.status = 'active'
+JOIN leads l ON l.id = sc.lead_id AND l.opted_out_at IS NULL
+JOIN LATERAL (
+    SELECT * FROM sequence_steps
+    WHERE sequence_id = sc.sequence_id AND day > sc.current_day
+    ORDER BY day LIMIT 1
+) st ON true
+LEFT JOIN LATERAL (
+    SELECT day, send_time FROM sequence_steps
+    WHERE sequence_id = sc.sequence_id AND day > st.day
+    ORDER BY day LIMIT 1
+) nx ON true
+WHERE sc.id = ANY(CAST(:contact_ids AS bigint[]))
+  AND sc.status = 'active' AND sc.next_due_at <= :now
+ORDER BY sc.id
+FOR UPDATE OF sc SKIP LOCKED
+
+-- name: insert_staged_sequence_messages
+-- Insert the staged batch; only rows actually inserted get their sequence_logs row and advance
+-- their contact (current_day, last_queued_on, next_due_at, completed after the last step).
+WITH ins AS (
+    INSERT INTO message_queue (
+        user_id, device_id, lead_id, phone, message_type, body, media_url, media_id, caption,
+        filename, source, sequence_id, contact_id, step_id, broadcast_job_id, pinned, dedupe_key)
+    SELECT user_id, device_id, lead_id, phone, message_type, body, media_url, media_id, caption,
+           filename, 'sequence', sequence_id, contact_id, step_id, broadcast_job_id, pinned,
+           dedupe_key
+    FROM message_stage
+    WHERE problem IS NULL AND device_id IS NOT NULL
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING id, dedupe_key, broadcast_job_id
+), done AS (
+    SELECT ins.id AS message_id, st.*
+    FROM ins JOIN message_stage st ON st.dedupe_key = ins.dedupe_key
+), logged AS (
+    INSERT INTO sequence_logs (user_id, sequence_id, contact_id, step_id, day, status, message_id,
+                               queued_at)
+    SELECT user_id, sequence_id, contact_id, step_id, day, 'queued', message_id, :now
+    FROM done
+    ON CONFLICT (contact_id, day) DO NOTHING
+), advanced AS (
+    UPDATE sequence_contacts sc
+    SET current_day = done.day,
+        last_queued_on = done.queued_on,
+        next_due_at = done.next_due_at,
+        status = CASE WHEN done.next_due_at IS NULL THEN 'completed' ELSE sc.status END,
+        completed_at = CASE WHEN done.next_due_at IS NULL THEN CAST(:now AS timestamptz) END,
+        updated_at = now()
+    FROM done
+    WHERE sc.id = done.contact_id
+)
+SELECT broadcast_job_id, count(*) AS inserted FROM done GROUP BY broadcast_job_id
+
+-- name: skip_staged_sequence_steps
+-- Steps whose template cannot be rendered: a 'skipped' log row with the reason, and the contact
+-- moves on to the next step (the schedule keeps going rather than retrying every minute).
+WITH logged AS (
+    INSERT INTO sequence_logs (user_id, sequence_id, contact_id, step_id, day, status, error,
+                               queued_at)
+    SELECT user_id, sequence_id, contact_id, step_id, day, 'skipped', problem, :now
+    FROM message_stage
+    WHERE problem IS NOT NULL
+    ON CONFLICT (contact_id, day) DO NOTHING
+    RETURNING contact_id
+)
+UPDATE sequence_contacts sc
+SET current_day = st.day,
+    last_queued_on = st.queued_on,
+    next_due_at = st.next_due_at,
+    status = CASE WHEN st.next_due_at IS NULL THEN 'completed' ELSE sc.status END,
+    completed_at = CASE WHEN st.next_due_at IS NULL THEN CAST(:now AS timestamptz) END,
+    updated_at = now()
+FROM message_stage st JOIN logged ON logged.contact_id = st.contact_id
+WHERE sc.id = st.contact_id AND st.problem IS NOT NULL
+
+-- name: set_sequence_errors
+-- Why a sequence queued nothing (null clears it); rows are only touched when the text changes.
+UPDATE sequences s
+SET last_error = p.error, updated_at = now()
+FROM unnest(CAST(:sequence_ids AS bigint[]), CAST(:errors AS text[])) AS p(sequence_id, error)
+WHERE s.id = p.sequence_id AND s.last_error IS DISTINCT FROM p.error
