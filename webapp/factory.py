@@ -41,6 +41,8 @@ def build(test_config: dict[str, Any] | None = None) -> APIFlask:
     auth.install(app)
     openapi.install(app)
     _register_blueprints(app)
+    if app.config.get("PAGES", True):
+        _register_pages(app)
     app.register_blueprint(
         get_swaggerui_blueprint(DOCS_PATH, SPEC_PATH, config={"app_name": "dripfleet API"}),
         url_prefix=DOCS_PATH,
@@ -66,3 +68,16 @@ def _register_blueprints(app: APIFlask) -> None:
                 raise
             continue
         app.register_blueprint(module.bp)
+
+
+def _register_pages(app: APIFlask) -> None:
+    """The HTML pages (webapp/pages, built by its own package) when that package is present."""
+    try:
+        from webapp import pages
+    except ModuleNotFoundError as error:
+        if error.name != "webapp.pages":
+            raise
+        return
+    register = getattr(pages, "register", None)
+    if register is not None:
+        register(app)

@@ -14,7 +14,8 @@ _emails = itertools.count(1)
 @pytest.fixture
 def app(database_url: str):
     """The app on a fresh migrated database."""
-    return create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test"})
+    return create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test",
+                       "PAGES": False})
 
 
 @pytest.fixture

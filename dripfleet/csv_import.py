@@ -1,0 +1,375 @@
+"""Lead CSV import: parse any reasonable spreadsheet export with pandas, normalise, merge in bulk.
+
+A file is refused whole (CsvRefused, nothing written) when it cannot be a lead CSV: empty, binary,
+too large, or without a phone column. Otherwise every row is either merged into the user's leads
+(new phones inserted, existing leads updated, niches merged) or reported with its line and reason.
+Rows are staged with COPY and merged with one INSERT … ON CONFLICT, so a million rows take seconds.
+"""
+
+import csv
+import io
+import json
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import phonenumbers
+from phonenumbers import PhoneMetadata, PhoneNumber
+from sqlalchemy import Connection
+
+from dripfleet import niches as niche_rules
+from dripfleet.phones import try_normalize_phone
+from dripfleet.stores import devices, leads
+
+__all__ = ["CsvRefused", "ImportReport", "export_leads_csv", "import_leads",
+           "normalize_phones", "read_lead_csv"]
+
+TARGET_STATUSES = ("prospect", "customer")
+MAX_REPORTED_REJECTIONS = 1000
+# canonical column -> accepted header spellings (lower case, spaces/dashes as "_")
+ALIASES = {
+    "phone": ("phone", "mobile", "number", "whatsapp", "phone_number", "mobile_number",
+              "whatsapp_number", "tel", "telephone"),
+    "name": ("name", "full_name", "fullname"),
+    "niche": ("niche", "niches", "tags", "tag"),
+    "target_status": ("target_status", "status"),
+    "device_id": ("device_id",),
+}
+EXPORT_COLUMNS = ["name", "phone", "niche", "target_status", "device_id"]
+_HEADER_SPACES = re.compile(r"[\s\-]+")
+_BINARY_MAGIC = (b"PK\x03\x04", b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\xd0\xcf\x11\xe0",
+                 b"\x1f\x8b", b"7z\xbc\xaf")
+_BAD_LINE = re.compile(r"Skipping line (\d+): (.*)")
+
+
+class CsvRefused(ValueError):
+    """The whole file is refused; `status` is 400 (not a lead CSV), 413 (too large) or 415."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class ImportReport:
+    """What an import did."""
+
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates_merged: int = 0
+    rejected_count: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    columns: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data."""
+        return dict(self.__dict__)
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _decode(data: bytes) -> str:
+    head = data[:65536]
+    if head.startswith(_BINARY_MAGIC) or b"\x00" in head:
+        raise CsvRefused(415, "this is a binary file, not a CSV (save the sheet as CSV, UTF-8)")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")  # every byte is a Latin-1 character: the usual fallback
+    sample = text[:65536]
+    controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\r\n")
+    if controls > max(2, len(sample) // 100):
+        raise CsvRefused(415, "this file holds control characters: not a CSV text file")
+    return text
+
+
+def _delimiter(first_line: str) -> str:
+    counts = {sep: 0 for sep in (",", ";", "\t")}
+    quoted = False
+    for ch in first_line:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    best = max(counts, key=lambda sep: (counts[sep], sep == ","))
+    return best
+
+
+def _canonical_columns(headers: list[str]) -> dict[str, str]:
+    """canonical name -> header as written (first matching column wins)."""
+    found: dict[str, str] = {}
+    for header in headers:
+        key = _HEADER_SPACES.sub("_", str(header).strip().lower()).strip("_")
+        for canonical, spellings in ALIASES.items():
+            if key in spellings and canonical not in found:
+                found[canonical] = header
+                break
+    return found
+
+
+def read_lead_csv(data: bytes) -> tuple[pd.DataFrame, dict[str, str], list[dict[str, Any]]]:
+    """Parse bytes into a frame of strings: (frame, canonical columns, malformed lines)."""
+    if not data.strip(b" \t\r\n\xef\xbb\xbf"):
+        raise CsvRefused(400, "the file is empty")
+    text = _decode(data)
+    first_line = text.lstrip("\ufeff").split("\n", 1)[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            frame = pd.read_csv(
+                io.StringIO(text), sep=_delimiter(first_line), dtype=str, keep_default_na=False,
+                na_filter=False, skip_blank_lines=False, on_bad_lines="warn", engine="c",
+                index_col=False,
+            )
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
+            raise CsvRefused(400, f"not a readable CSV: {str(error).splitlines()[0]}") from None
+    bad_lines = []
+    for warning in caught:
+        for match in _BAD_LINE.finditer(str(warning.message)):
+            bad_lines.append({"line": int(match.group(1)), "phone": "",
+                              "reason": f"malformed line: {match.group(2).strip()}"})
+    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    columns = _canonical_columns(list(frame.columns))
+    if "phone" not in columns:
+        shown = ", ".join(list(frame.columns)[:10]) or "none"
+        raise CsvRefused(400, f"no phone column (accepted headers: phone, mobile, number, "
+                              f"whatsapp); found: {shown}")
+    return frame, columns, bad_lines
+
+
+# --- phones, fast and exact ---------------------------------------------------------------------
+
+_SEPARATORS = r"[\s.\-()/\u00a0\u200b\u2010-\u2015]+"
+_E164ISH = re.compile(r"^\+([1-9]\d{6,16})$")
+_LOCAL = re.compile(r"^0([1-9]\d{5,15})$")
+
+
+def _national_prefix_pattern(region: str) -> re.Pattern[str] | None:
+    meta = PhoneMetadata.metadata_for_region(region)
+    pattern = meta.national_prefix_for_parsing or meta.national_prefix if meta else None
+    return re.compile(pattern) if pattern else None
+
+
+def _fast_international(digits: str) -> str | None:
+    """'+CCNSN' when phonenumbers would parse it as exactly that and it is valid; else None."""
+    for size in (1, 2, 3):
+        code = int(digits[:size])
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code)
+        if regions:
+            break
+    else:
+        return None
+    national = digits[size:]
+    if not national or national[0] == "0":
+        return None  # leading zeros (Italy …) take the slow, exact path
+    prefix = _prefix_cache.get(regions[0], False)
+    if prefix is False:
+        prefix = _prefix_cache[regions[0]] = _national_prefix_pattern(regions[0])
+    if prefix is not None and prefix.match(national):
+        return None  # parse() might strip a trunk prefix here: let it decide
+    number = PhoneNumber(country_code=code, national_number=int(national))
+    return "+" + digits if phonenumbers.is_valid_number(number) else None
+
+
+_prefix_cache: dict[str, Any] = {}
+
+
+def _fast_local(national: str, region: str) -> str | None:
+    """'0NSN' in a region whose trunk prefix is '0': valid 'NSN' is what parse() returns."""
+    meta = PhoneMetadata.metadata_for_region(region)
+    if meta is None or meta.national_prefix != "0" or meta.national_prefix_for_parsing not in \
+            (None, "0"):
+        return None
+    number = PhoneNumber(country_code=meta.country_code, national_number=int(national))
+    if phonenumbers.is_valid_number(number):
+        return f"+{meta.country_code}{national}"
+    return None
+
+
+def normalize_phones(values: pd.Series, region: str) -> tuple[np.ndarray, np.ndarray]:
+    """E.164 phone (or None) and reason (or None) per value, each distinct value worked once.
+
+    Same answers as dripfleet.phones.normalize_phone: common shapes ("+60 12-345 6789",
+    "012 345 6789") are validated straight from libphonenumber's metadata; anything else goes
+    through the kernel function.
+    """
+    codes, uniques = pd.factorize(values, sort=False)
+    raw = pd.Series(uniques, dtype=object).astype(str)
+    cleaned = raw.str.strip().str.replace(_SEPARATORS, "", regex=True)
+    phones: list[str | None] = []
+    reasons: list[str | None] = []
+    for original, text in zip(raw.tolist(), cleaned.tolist(), strict=True):
+        phone = None
+        if len(original) <= 64:
+            match = _E164ISH.match(text)
+            if match:
+                phone = _fast_international(match.group(1))
+            else:
+                match = _LOCAL.match(text)
+                if match:
+                    phone = _fast_local(match.group(1), region)
+        if phone is None:
+            phone, reason = try_normalize_phone(original, region)
+        else:
+            reason = None
+        phones.append(phone)
+        reasons.append(reason)
+    phone_array = np.array(phones, dtype=object)
+    reason_array = np.array(reasons, dtype=object)
+    if len(codes) == 0:
+        return np.array([], dtype=object), np.array([], dtype=object)
+    return phone_array[codes], reason_array[codes]
+
+
+# --- preparing rows -----------------------------------------------------------------------------
+
+
+def _niches_column(values: pd.Series, extra: list[str]) -> pd.Series:
+    """Normalised tags joined by ',' (a tag never contains ','), per distinct cell."""
+    codes, uniques = pd.factorize(values, sort=False)
+    joined = np.array([",".join(niche_rules.merge_niches(u, extra)) for u in uniques] or [""],
+                      dtype=object)
+    if len(uniques) == 0:
+        return pd.Series([",".join(extra)] * len(values), index=values.index, dtype=object)
+    return pd.Series(joined[codes], index=values.index, dtype=object)
+
+
+def _merge_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """One row per phone: later non-empty values win, niches and attributes are unions."""
+    dup_mask = rows["phone"].duplicated(keep=False)
+    if not dup_mask.any():
+        return rows, 0
+    single = rows[~dup_mask]
+    merged: dict[str, dict[str, Any]] = {}
+    for row in rows[dup_mask].to_dict("records"):
+        into = merged.get(row["phone"])
+        if into is None:
+            merged[row["phone"]] = dict(row)
+            continue
+        for key in ("name", "target_status", "preferred_device_id"):
+            if row[key] not in ("", None) and not (isinstance(row[key], float)
+                                                   and np.isnan(row[key])):
+                into[key] = row[key]
+        into["niches"] = ",".join(niche_rules.merge_niches(into["niches"], row["niches"]))
+        into["attributes"] = {**into["attributes"], **row["attributes"]}
+    folded = pd.DataFrame(list(merged.values()), columns=rows.columns)
+    removed = int(dup_mask.sum()) - len(merged)
+    return pd.concat([single, folded], ignore_index=True), removed
+
+
+def _attributes(frame: pd.DataFrame, extra_columns: list[str]) -> list[dict[str, str]]:
+    if not extra_columns:
+        return [{}] * len(frame)
+    values = frame[extra_columns].to_numpy(dtype=object)
+    names = [str(c).strip() for c in extra_columns]
+    return [{n: v.strip() for n, v in zip(names, row, strict=True) if v and v.strip()}
+            for row in values]
+
+
+def prepare(frame: pd.DataFrame, columns: dict[str, str], region: str, extra_niches: list[str],
+            device_ids: set[int]) -> tuple[pd.DataFrame, list[dict[str, Any]], int]:
+    """Normalise every row: (good rows, rejected rows, duplicates merged)."""
+    lines = pd.Series(np.arange(len(frame)) + 2, index=frame.index)
+    blank = (frame == "").all(axis=1)
+    frame, lines = frame[~blank], lines[~blank]
+    raw_phone = frame[columns["phone"]]
+    phones, reasons = normalize_phones(raw_phone, region)
+    out = pd.DataFrame(index=frame.index)
+    out["phone"] = phones
+    out["name"] = frame[columns["name"]].str.strip() if "name" in columns else ""
+    out["niches"] = (_niches_column(frame[columns["niche"]], extra_niches) if "niche" in columns
+                     else ",".join(extra_niches))
+    status = (frame[columns["target_status"]].str.strip().str.lower()
+              if "target_status" in columns else pd.Series("", index=frame.index))
+    out["target_status"] = status
+    if "device_id" in columns:
+        device = pd.to_numeric(frame[columns["device_id"]].str.strip(), errors="coerce")
+        out["preferred_device_id"] = device.where(device.isin(list(device_ids)))
+    else:
+        out["preferred_device_id"] = np.nan
+    used = set(columns.values())
+    out["attributes"] = _attributes(frame, [c for c in frame.columns if c not in used])
+
+    bad_status = ~status.isin(("",) + TARGET_STATUSES)
+    bad_phone = pd.isna(out["phone"])
+    rejected_mask = bad_phone | bad_status
+    rejected: list[dict[str, Any]] = []
+    if rejected_mask.any():
+        for index in out.index[rejected_mask]:
+            reason = (f"invalid phone number: {reasons[out.index.get_loc(index)]}"
+                      if bad_phone[index] else "target_status must be prospect or customer")
+            rejected.append({"line": int(lines[index]), "phone": str(raw_phone[index])[:64],
+                             "reason": reason})
+    good, merged = _merge_duplicates(out[~rejected_mask].reset_index(drop=True))
+    return good, rejected, merged
+
+
+def _copy_payload(rows: pd.DataFrame) -> bytes:
+    """The COPY (FORMAT csv) body: phone, name, niches, target_status, device id, attributes."""
+    staged = pd.DataFrame({
+        "phone": rows["phone"],
+        "name": rows["name"],
+        "niches": rows["niches"],
+        "target_status": rows["target_status"],
+        "preferred_device_id": rows["preferred_device_id"].astype("Int64"),
+        "attributes": [json.dumps(a, ensure_ascii=False) if a else "" for a in rows["attributes"]],
+    })
+    return staged.to_csv(header=False, index=False, quoting=csv.QUOTE_MINIMAL,
+                         lineterminator="\n").encode("utf-8")
+
+
+def import_leads(conn: Connection, user_id: int, data: bytes, *, region: str,
+                 niche: str | None = None, target_status: str | None = None,
+                 max_bytes: int | None = None) -> ImportReport:
+    """Import a lead CSV for user_id in the caller's transaction; CsvRefused writes nothing."""
+    if max_bytes is not None and len(data) > max_bytes:
+        raise CsvRefused(413, f"the file is larger than {max_bytes // (1024 * 1024)} MB")
+    frame, columns, bad_lines = read_lead_csv(data)
+    extra = niche_rules.normalize_niches(niche) if niche else []
+    device_ids: set[int] = set()
+    if "device_id" in columns:
+        candidates = pd.to_numeric(frame[columns["device_id"]].str.strip(), errors="coerce")
+        wanted = [int(v) for v in candidates.dropna().unique() if 0 < v < 2**63]
+        device_ids = devices.owned_ids(conn, user_id, wanted) if wanted else set()
+    good, rejected, merged = prepare(frame, columns, region, extra, device_ids)
+    rejected = sorted(bad_lines + rejected, key=lambda r: r["line"])
+    report = ImportReport(rows=len(good) + merged + len(rejected), duplicates_merged=merged,
+                          rejected_count=len(rejected), rejected=rejected[:MAX_REPORTED_REJECTIONS],
+                          columns=columns)
+    if len(good):
+        report.inserted, report.updated = leads.merge_import(
+            conn, user_id, _copy_payload(good), target_status or "prospect")
+    report.unchanged = len(good) - report.inserted - report.updated
+    return report
+
+
+# --- export -------------------------------------------------------------------------------------
+
+
+def export_leads_csv(conn: Connection, user_id: int) -> str:
+    """The user's leads as CSV: the seed's columns, then one column per attribute."""
+    rows = [dict(r) for r in leads.export_rows(conn, user_id)]
+    keys = sorted({key for r in rows for key in r["attributes"]} - set(EXPORT_COLUMNS))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS + keys)
+    for r in rows:
+        writer.writerow([r["name"], r["phone"], ",".join(r["niches"]), r["target_status"],
+                         r["preferred_device_id"] or ""]
+                        + [_cell(r["attributes"].get(key)) for key in keys])
+    return out.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,135 @@
+-- name: leads_owned_ids
+-- Which of these ids are leads of the user.
+SELECT id FROM leads WHERE user_id = :user_id AND id = ANY(CAST(:ids AS bigint[]))
+
+-- name: leads_ensure_phones
+-- Create bare leads for phones the user does not have yet (contacts added by phone).
+INSERT INTO leads (user_id, phone)
+SELECT :user_id, phone FROM unnest(CAST(:phones AS text[])) AS phone
+ON CONFLICT (user_id, phone) DO NOTHING
+RETURNING id
+
+-- name: leads_ids_by_phone
+SELECT id, phone FROM leads WHERE user_id = :user_id AND phone = ANY(CAST(:phones AS text[]))
+
+-- name: leads_list
+-- A page of the user's leads by id with optional filters; keyset pagination keeps deep pages
+-- as fast as the first (walks leads_user_id_idx).
+SELECT id, phone, name, niches, target_status, preferred_device_id, attributes, opted_out_at,
+       created_at, updated_at
+FROM leads
+WHERE user_id = :user_id
+  AND (CAST(:after AS bigint) IS NULL OR id > :after)
+  AND (CAST(:niche AS text) IS NULL OR niches @> ARRAY[CAST(:niche AS text)])
+  AND (CAST(:target_status AS text) IS NULL OR target_status = :target_status)
+  AND (CAST(:opted_out AS boolean) IS NULL OR (opted_out_at IS NOT NULL) = :opted_out)
+  AND (CAST(:search AS text) IS NULL
+       OR name ILIKE '%' || :search || '%'
+       OR (CAST(:search_digits AS text) IS NOT NULL
+           AND phone LIKE '%' || :search_digits || '%'))
+ORDER BY id
+LIMIT :limit
+
+-- name: leads_get
+SELECT id, phone, name, niches, target_status, preferred_device_id, attributes, opted_out_at,
+       created_at, updated_at
+FROM leads
+WHERE user_id = :user_id AND id = :lead_id
+
+-- name: leads_insert
+INSERT INTO leads (user_id, phone, name, niches, target_status, preferred_device_id, attributes,
+                   opted_out_at)
+VALUES (:user_id, :phone, :name, :niches, :target_status, :preferred_device_id,
+        CAST(:attributes AS jsonb), CASE WHEN :opted_out THEN now() END)
+ON CONFLICT (user_id, phone) DO NOTHING
+RETURNING id
+
+-- name: leads_update
+UPDATE leads
+SET phone = :phone, name = :name, niches = :niches, target_status = :target_status,
+    preferred_device_id = :preferred_device_id, attributes = CAST(:attributes AS jsonb),
+    opted_out_at = CASE WHEN NOT :opted_out THEN NULL ELSE coalesce(opted_out_at, now()) END,
+    updated_at = now()
+WHERE user_id = :user_id AND id = :lead_id
+RETURNING id
+
+-- name: leads_phone_taken
+SELECT EXISTS (SELECT 1 FROM leads WHERE user_id = :user_id AND phone = :phone
+               AND id <> coalesce(CAST(:lead_id AS bigint), 0))
+
+-- name: leads_delete
+DELETE FROM leads WHERE user_id = :user_id AND id = :lead_id RETURNING id
+
+-- name: leads_cancel_open_messages
+-- A deleted or opted-out lead's waiting messages are cancelled (counted on their batches).
+WITH cancelled AS (
+    UPDATE message_queue SET status = 'cancelled', updated_at = now()
+    WHERE user_id = :user_id AND lead_id = :lead_id AND status IN ('queued', 'held')
+    RETURNING broadcast_job_id
+), per_job AS (
+    SELECT broadcast_job_id, count(*) AS n FROM cancelled
+    WHERE broadcast_job_id IS NOT NULL GROUP BY broadcast_job_id
+)
+UPDATE broadcast_jobs j SET cancelled_count = j.cancelled_count + per_job.n
+FROM per_job
+WHERE j.id = per_job.broadcast_job_id AND j.user_id = :user_id
+
+-- name: leads_export
+-- Every lead of the user in id order, for the CSV export.
+SELECT id, phone, name, niches, target_status, preferred_device_id, attributes
+FROM leads
+WHERE user_id = :user_id
+ORDER BY id
+
+-- name: leads_import_lock
+-- One import at a time per user: the merge reads existing rows before it writes them.
+SELECT pg_advisory_xact_lock(hashtext('dripfleet.lead_import'), CAST(:user_id AS integer))
+
+-- name: leads_import_stage
+CREATE TEMP TABLE lead_import (
+    phone               text NOT NULL,
+    name                text,
+    niches              text,
+    target_status       text,
+    preferred_device_id bigint,
+    attributes          text
+) ON COMMIT DROP
+
+-- name: leads_import_copy
+COPY lead_import (phone, name, niches, target_status, preferred_device_id, attributes)
+FROM STDIN WITH (FORMAT csv)
+
+-- name: leads_import_merge
+-- Upsert the staged rows: new phones are inserted; existing leads get the file's non-empty
+-- name / status / device, niches merged (sorted in code-point order, like dripfleet.niches) and
+-- attributes merged; rows that would not change anything are not written and not returned.
+WITH merged AS (
+INSERT INTO leads AS t (user_id, phone, name, niches, target_status, preferred_device_id,
+                        attributes)
+SELECT :user_id, i.phone,
+       coalesce(nullif(i.name, ''), l.name, ''),
+       CASE
+           WHEN l.id IS NULL THEN coalesce(string_to_array(nullif(i.niches, ''), ','), '{}')
+           WHEN i.niches = '' OR l.niches @> string_to_array(i.niches, ',') THEN l.niches
+           ELSE ARRAY(SELECT DISTINCT x COLLATE "C"
+                      FROM unnest(l.niches || string_to_array(i.niches, ',')) AS x
+                      ORDER BY 1)
+       END,
+       coalesce(nullif(i.target_status, ''), l.target_status, :default_target_status),
+       coalesce(i.preferred_device_id, l.preferred_device_id),
+       coalesce(l.attributes, '{}') || CAST(coalesce(nullif(i.attributes, ''), '{}') AS jsonb)
+FROM lead_import i
+LEFT JOIN leads l ON l.user_id = :user_id AND l.phone = i.phone
+ON CONFLICT (user_id, phone) DO UPDATE
+SET name = EXCLUDED.name, niches = EXCLUDED.niches, target_status = EXCLUDED.target_status,
+    preferred_device_id = EXCLUDED.preferred_device_id, attributes = EXCLUDED.attributes,
+    updated_at = now()
+WHERE (t.name, t.niches, t.target_status, t.preferred_device_id, t.attributes)
+      IS DISTINCT FROM
+      (EXCLUDED.name, EXCLUDED.niches, EXCLUDED.target_status, EXCLUDED.preferred_device_id,
+       EXCLUDED.attributes)
+RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted) AS inserted,
+       count(*) FILTER (WHERE NOT inserted) AS updated
+FROM merged

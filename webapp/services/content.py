@@ -1,0 +1,56 @@
+"""Checks shared by sequence steps and campaigns: message content, niche, pinned device, zone."""
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from dripfleet import niches, templates
+from dripfleet.local_time import validate_timezone
+from dripfleet.stores import devices, media
+
+
+def niche_problem(value: str) -> str | None:
+    """Why value cannot be a single niche tag, or None."""
+    try:
+        niches.normalize_niche(value)
+    except (ValueError, TypeError) as error:
+        return str(error)
+    return None
+
+
+def timezone_problem(value: str) -> str | None:
+    """Why value is not an IANA zone, or None."""
+    try:
+        validate_timezone(value)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def content_problems(conn: Connection, user_id: int, item: dict[str, Any],
+                     prefix: str = "") -> dict[str, str]:
+    """Problems of one message's content: body template, caption, media presence and ownership."""
+    problems: dict[str, str] = {}
+    kind = item.get("message_type", "text")
+    body = item.get("body") or ""
+    if kind == "text" and not body.strip():
+        problems[f"{prefix}body"] = "a text message needs a body"
+    for name in ("body", "caption"):
+        value = item.get(name)
+        if value:
+            problem = templates.check_template(value)
+            if problem:
+                problems[f"{prefix}{name}"] = problem
+    if kind != "text" and not item.get("media_url") and item.get("media_id") is None:
+        problems[f"{prefix}media"] = f"a {kind} message needs media (a URL) or media_id"
+    media_id = item.get("media_id")
+    if media_id is not None and not media.exists(conn, user_id, media_id):
+        problems[f"{prefix}media_id"] = f"no media {media_id}"
+    return problems
+
+
+def device_problem(conn: Connection, user_id: int, device_id: int | None) -> str | None:
+    """Why device_id cannot be pinned by this user, or None."""
+    if device_id is not None and not devices.exists(conn, user_id, device_id):
+        return f"no device {device_id}"
+    return None
