@@ -52,6 +52,12 @@ class Settings:
     max_media_mb: float = 16.0
     log_level: str = "INFO"
     dagster_ui_url: str = "http://127.0.0.1:3000"
+    device_host_port: int = 8001
+    device_host_max_workers: int = 16
+    retry_backoff_seconds: float = 30.0
+    sim_latency_seconds: float = 0.2
+    sim_pair_seconds: float = 3.0
+    sim_failure_rate: float = 0.0
 
     @property
     def max_upload_bytes(self) -> int:
@@ -153,6 +159,12 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "MAX_MEDIA_MB": ("max_media_mb", _number(float, 0.001)),
     "LOG_LEVEL": ("log_level", _choice(LOG_LEVELS, upper=True)),
     "DAGSTER_UI_URL": ("dagster_ui_url", _http_url),
+    "DEVICE_HOST_PORT": ("device_host_port", _number(int, 0)),
+    "DEVICE_HOST_MAX_WORKERS": ("device_host_max_workers", _number(int, 1)),
+    "RETRY_BACKOFF_SECONDS": ("retry_backoff_seconds", _number(float, 0)),
+    "SIM_LATENCY_SECONDS": ("sim_latency_seconds", _number(float, 0)),
+    "SIM_PAIR_SECONDS": ("sim_pair_seconds", _number(float, 0)),
+    "SIM_FAILURE_RATE": ("sim_failure_rate", _number(float, 0)),
 }
 
 VARIABLES = tuple(_VARIABLES)

@@ -1,0 +1,289 @@
+"""The simulated phone network: a deterministic stand-in for WhatsApp, kept in the database.
+
+Pairing shows QR codes and then "scans" itself after SIM_PAIR_SECONDS; each send takes
+SIM_LATENCY_SECONDS; SIM_FAILURE_RATE of sends fail transiently. Tables `sim_phones` and
+`sim_devices` script single phones (not on WhatsApp, failure modes, replies) and devices (logged
+out or banned after N sends, failing starts). Every delivered message is written to
+`sim_deliveries` before the send returns (group commit: one INSERT per flush for every sender
+waiting), so the pages and tests can show what each lead received.
+"""
+
+import logging
+import random
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+
+from device_host.transports.base import (
+    Banned,
+    Connected,
+    DeviceFatalError,
+    DeviceInfo,
+    EventCallback,
+    IncomingMessage,
+    LoggedOut,
+    Paired,
+    PairingCode,
+    PermanentError,
+    QrCode,
+    SendResult,
+    TransientError,
+    sending_message_id,
+)
+from dripfleet.database import get_engine
+from dripfleet.settings import Settings
+from dripfleet.stores import simulated as sim_store
+
+log = logging.getLogger(__name__)
+
+# scripts are re-read at most this often (one small query per process)
+SCRIPT_REFRESH_SECONDS = 2.0
+# a sender gives up waiting for its delivery to be recorded after this long
+FLUSH_WAIT_SECONDS = 30.0
+
+
+class SimulatedNetwork:
+    """Process-wide state of the simulated network: scripts, delivery recorder, counters."""
+
+    def __init__(self, settings: Settings, database_url: str) -> None:
+        self.settings = settings
+        self.engine: Engine = get_engine(database_url)
+        self._lock = threading.Lock()
+        self._scripts_at = 0.0
+        self._phones: dict[str, dict[str, Any]] = {}
+        self._devices: dict[int, dict[str, Any]] = {}
+        self._phone_failures: dict[str, int] = {}
+        self._pending: list[tuple[dict[str, Any], threading.Event, list[BaseException]]] = []
+        self._wake = threading.Condition()
+        self._closed = False
+        self._flusher = threading.Thread(target=self._flush_loop, name="sim-flusher", daemon=True)
+        self._flusher.start()
+
+    # -- scripts ---------------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._scripts_at < SCRIPT_REFRESH_SECONDS:
+                return
+            self._scripts_at = now
+        with self.engine.begin() as conn:
+            phones = sim_store.phone_scripts(conn)
+            devices = sim_store.device_scripts(conn)
+        with self._lock:
+            self._phones, self._devices = phones, devices
+
+    def phone_script(self, phone: str) -> dict[str, Any] | None:
+        """The script for a phone, if any."""
+        self._refresh()
+        return self._phones.get(phone)
+
+    def device_script(self, device_id: int) -> dict[str, Any] | None:
+        """The script for a device, if any."""
+        self._refresh()
+        return self._devices.get(device_id)
+
+    def count_phone_failure(self, phone: str) -> int:
+        """Count a scripted failure of a phone; returns how many so far (this process)."""
+        with self._lock:
+            self._phone_failures[phone] = self._phone_failures.get(phone, 0) + 1
+            return self._phone_failures[phone]
+
+    # -- deliveries (group commit) ---------------------------------------------------------------
+
+    def deliver(self, record: dict[str, Any]) -> None:
+        """Record a delivery durably; returns once it is committed."""
+        done = threading.Event()
+        errors: list[BaseException] = []
+        with self._wake:
+            if self._closed:
+                raise TransientError("simulated network is shutting down")
+            self._pending.append((record, done, errors))
+            self._wake.notify()
+        if not done.wait(FLUSH_WAIT_SECONDS):
+            raise TransientError("simulated network did not confirm the delivery in time")
+        if errors:
+            raise TransientError(f"simulated network could not record the delivery: {errors[0]}")
+
+    def _flush_loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._closed:
+                    self._wake.wait()
+                batch, self._pending = self._pending, []
+                if not batch and self._closed:
+                    return
+            try:
+                with self.engine.begin() as conn:
+                    sim_store.record_deliveries(conn, [item[0] for item in batch])
+            except Exception as error:  # noqa: BLE001 - reported to every waiting sender
+                log.warning("simulated network: recording %d deliveries failed: %s",
+                            len(batch), error)
+                for _record, _done, errors in batch:
+                    errors.append(error)
+            for _record, done, _errors in batch:
+                done.set()
+
+    def close(self) -> None:
+        """Flush what is pending and stop the flusher."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        self._flusher.join(timeout=10)
+
+
+class SimulatedTransport:
+    """One simulated device session (implements base.Transport)."""
+
+    def __init__(self, network: SimulatedNetwork, device: DeviceInfo) -> None:
+        self.network = network
+        self.device = device
+        self.settings = network.settings
+        self._on_event: EventCallback | None = None
+        self._stopped = threading.Event()
+        self._timers: list[threading.Timer] = []
+        self._sends = 0
+        self._random = random.Random(device.device_id)
+        self._phone = device.phone or f"+6010{device.device_id:08d}"
+
+    def _emit(self, event: Any) -> None:
+        if self._on_event is not None and not self._stopped.is_set():
+            self._on_event(event)
+
+    def _later(self, delay: float, fn: Any) -> None:
+        timer = threading.Timer(delay, fn)
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def start(self, on_event: EventCallback) -> None:
+        """Open the session; Connected follows at once unless the device must pair."""
+        script = self.network.device_script(self.device.device_id)
+        if script and script["start_fails"]:
+            raise TransientError("simulated: the session could not connect")
+        self._on_event = on_event
+        if self.device.pairing_mode is None:
+            self._emit(Connected(self.device.device_id))
+
+    def pair_qr(self) -> None:
+        """Show a few QR codes, then pair by itself after SIM_PAIR_SECONDS."""
+        wait = self.settings.sim_pair_seconds
+        codes = 3
+        for n in range(codes):
+            self._later(wait * n / codes, lambda n=n: self._emit(QrCode(
+                self.device.device_id, f"2@sim-{self.device.device_id}-{n}-{uuid.uuid4().hex}",
+                datetime.now(UTC) + timedelta(seconds=max(wait / codes, 20)))))
+        self._later(wait, self._paired)
+
+    def pair_code(self, phone: str) -> None:
+        """Show a pairing code, then pair by itself after SIM_PAIR_SECONDS."""
+        self._phone = phone
+        code = uuid.uuid4().hex[:8].upper()
+        self._emit(PairingCode(self.device.device_id, f"{code[:4]}-{code[4:]}",
+                               datetime.now(UTC) + timedelta(seconds=160)))
+        self._later(self.settings.sim_pair_seconds, self._paired)
+
+    def _paired(self) -> None:
+        digits = self._phone.lstrip("+")
+        self._emit(Paired(self.device.device_id, f"{digits}@s.whatsapp.net", self._phone))
+        self._emit(Connected(self.device.device_id))
+
+    def send_text(self, to: str, text: str) -> SendResult:
+        """Send a text."""
+        return self._send(to, "text", text, None)
+
+    def send_image(self, to: str, data: bytes, caption: str | None = None) -> SendResult:
+        """Send an image."""
+        return self._send(to, "image", caption or "", len(data))
+
+    def send_video(self, to: str, data: bytes, caption: str | None = None) -> SendResult:
+        """Send a video."""
+        return self._send(to, "video", caption or "", len(data))
+
+    def send_document(
+        self, to: str, data: bytes, filename: str, caption: str | None = None,
+        mimetype: str | None = None,
+    ) -> SendResult:
+        """Send a document."""
+        return self._send(to, "document", caption or filename, len(data))
+
+    def is_on_whatsapp(self, phone: str) -> bool:
+        """False only for phones scripted as not on WhatsApp."""
+        script = self.network.phone_script(phone)
+        return not (script and not script["on_whatsapp"])
+
+    def _fatal(self, status: str) -> DeviceFatalError:
+        if status == "banned":
+            self._emit(Banned(self.device.device_id, None, "simulated ban"))
+            return DeviceFatalError("WhatsApp banned this number (simulated)", "banned")
+        self._emit(LoggedOut(self.device.device_id, "simulated logout"))
+        return DeviceFatalError("the phone logged this device out (simulated)", "logged_out")
+
+    def _send(self, to: str, kind: str, content: str, media_bytes: int | None) -> SendResult:
+        if self._stopped.is_set():
+            raise TransientError("simulated session is stopped")
+        started = datetime.now(UTC)
+        if self.settings.sim_latency_seconds > 0:
+            time.sleep(self.settings.sim_latency_seconds)
+        device_script = self.network.device_script(self.device.device_id)
+        if device_script:
+            for key, status in (("logout_after", "logged_out"), ("ban_after", "banned")):
+                if device_script[key] is not None and self._sends >= device_script[key]:
+                    raise self._fatal(status)
+        script = self.network.phone_script(to)
+        if script:
+            if not script["on_whatsapp"]:
+                raise PermanentError(f"{to} is not on WhatsApp")
+            mode = script["fail_mode"]
+            if mode and (script["fail_count"] is None
+                         or self.network.count_phone_failure(to) <= script["fail_count"]):
+                if mode == "transient":
+                    raise TransientError("simulated network timeout")
+                if mode == "permanent":
+                    raise PermanentError(f"WhatsApp rejected the message to {to} (simulated)")
+                raise self._fatal(mode)
+        rate = self.settings.sim_failure_rate
+        if rate > 0 and self._random.random() < rate:
+            raise TransientError("simulated network timeout (random)")
+        provider_id = "SIM" + uuid.uuid4().hex[:20].upper()
+        self.network.deliver({
+            "device_id": self.device.device_id, "message_id": sending_message_id.get(),
+            "phone": to, "message_type": kind, "content": content, "media_bytes": media_bytes,
+            "provider_message_id": provider_id, "started_at": started,
+            "delivered_at": datetime.now(UTC),
+        })
+        self._sends += 1
+        if script and script["reply_text"]:
+            reply = script["reply_text"]
+            self._later(float(script["reply_delay_s"]), lambda: self._emit(IncomingMessage(
+                self.device.device_id, to, reply, datetime.now(UTC))))
+        return SendResult(provider_id, datetime.now(UTC))
+
+    def stop(self) -> None:
+        """Close the session."""
+        self._stopped.set()
+        for timer in self._timers:
+            timer.cancel()
+
+    def logout(self) -> None:
+        """Forget the session (nothing to unlink in the simulation)."""
+        self.stop()
+
+
+class SimulatedFactory:
+    """Makes simulated sessions that share one process-wide network."""
+
+    def __init__(self, settings: Settings, database_url: str) -> None:
+        self.network = SimulatedNetwork(settings, database_url)
+
+    def open(self, device: DeviceInfo) -> SimulatedTransport:
+        """A new session object for device."""
+        return SimulatedTransport(self.network, device)
+
+    def close(self) -> None:
+        """Stop the network's flusher."""
+        self.network.close()

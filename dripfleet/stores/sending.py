@@ -1,0 +1,128 @@
+"""Sending: claim the next message per device, record outcomes, rescue, failover and opt-out.
+
+Only the device host calls these. Every function runs one statement on the caller's connection;
+the caller owns the (short) transaction.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from dripfleet.queries import queries
+
+queries.require(
+    "claim_messages", "claim_misses", "record_outcomes", "renew_message_leases",
+    "rescue_messages", "failover_messages", "opt_out_lead", "recent_sends", "media_data",
+)
+
+OUTCOME_KINDS = ("sent", "transient", "permanent", "requeue")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one send attempt, to be recorded in a batch."""
+
+    message_id: int
+    kind: str  # one of OUTCOME_KINDS
+    error: str | None = None
+    provider_message_id: str | None = None
+    backoff_s: float = 0.0
+
+
+def claim_messages(
+    conn: Connection, owner: str, device_ids: list[int], lease_s: float
+) -> list[dict[str, Any]]:
+    """Claim the next due message of each listed device (rows with status 'sending' or
+    'cancelled' when the lead had opted out)."""
+    if not device_ids:
+        return []
+    rows = conn.execute(
+        queries.text("claim_messages"),
+        {"owner": owner, "device_ids": device_ids, "lease_s": lease_s},
+    ).mappings().all()
+    return [dict(row) for row in rows]
+
+
+def claim_misses(conn: Connection, owner: str, device_ids: list[int]) -> list[dict[str, Any]]:
+    """For devices a claim found nothing for: how long until they or their messages are due."""
+    if not device_ids:
+        return []
+    rows = conn.execute(
+        queries.text("claim_misses"), {"owner": owner, "device_ids": device_ids}
+    ).mappings().all()
+    return [dict(row) for row in rows]
+
+
+def record_outcomes(
+    conn: Connection, owner: str, outcomes: list[Outcome], pause_after: int
+) -> list[dict[str, Any]]:
+    """Record outcomes in one statement; returns per message its status and its device's wait."""
+    if not outcomes:
+        return []
+    for outcome in outcomes:
+        if outcome.kind not in OUTCOME_KINDS:
+            raise ValueError(f"unknown outcome kind {outcome.kind!r}")
+    rows = conn.execute(
+        queries.text("record_outcomes"),
+        {
+            "owner": owner,
+            "pause_after": pause_after,
+            "ids": [o.message_id for o in outcomes],
+            "kinds": [o.kind for o in outcomes],
+            "errors": [o.error for o in outcomes],
+            "provider_ids": [o.provider_message_id for o in outcomes],
+            "backoffs": [float(o.backoff_s) for o in outcomes],
+        },
+    ).mappings().all()
+    return [dict(row) for row in rows]
+
+
+def renew_message_leases(conn: Connection, owner: str, lease_s: float) -> int:
+    """Extend the leases of owner's in-flight messages; returns how many."""
+    return conn.execute(
+        queries.text("renew_message_leases"), {"owner": owner, "lease_s": lease_s}
+    ).rowcount
+
+
+def rescue_messages(conn: Connection, dead_owners: list[str] | None = None) -> dict[str, int]:
+    """Return expired (or dead owners') 'sending' messages to the queue; counts by new status."""
+    row = conn.execute(
+        queries.text("rescue_messages"), {"owners": list(dead_owners or [])}
+    ).mappings().one()
+    return {"queued": int(row["queued"]), "failed": int(row["failed"])}
+
+
+def failover_messages(conn: Connection, device_id: int | None = None) -> int:
+    """Move unpinned unsent messages off unusable devices (one, or all); returns how many."""
+    return int(
+        conn.execute(queries.text("failover_messages"), {"device_id": device_id}).scalar_one()
+    )
+
+
+def opt_out_lead(conn: Connection, user_id: int, phone: str) -> dict[str, int]:
+    """Opt a lead out by phone; cancels its unsent messages. Returns counts."""
+    row = conn.execute(
+        queries.text("opt_out_lead"), {"user_id": user_id, "phone": phone}
+    ).mappings().one()
+    return {"leads": int(row["leads"]), "cancelled": int(row["cancelled"])}
+
+
+def recent_sends(
+    conn: Connection, user_ids: list[int], device_ids: list[int]
+) -> list[tuple[int, float]]:
+    """(device_id, seconds ago) of every send of these devices in the last day."""
+    if not device_ids:
+        return []
+    rows = conn.execute(
+        queries.text("recent_sends"), {"user_ids": user_ids, "device_ids": device_ids}
+    ).all()
+    return [(int(r[0]), float(r[1])) for r in rows]
+
+
+def media_data(conn: Connection, user_id: int, media_id: int) -> dict[str, Any] | None:
+    """An uploaded media file's bytes, type and name, or None."""
+    row = conn.execute(
+        queries.text("media_data"), {"user_id": user_id, "media_id": media_id}
+    ).mappings().first()
+    return dict(row) if row else None

@@ -1,0 +1,113 @@
+-- name: acquire_devices
+-- Lease up to :limit startable devices that nobody holds (or whose lease expired) to a worker.
+WITH c AS (
+    SELECT id FROM devices
+    WHERE status IN ('pairing', 'online', 'offline')
+      AND (lease_owner IS NULL OR lease_until < now())
+    ORDER BY id
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE devices d SET lease_owner = :owner,
+                     lease_until = now() + make_interval(secs => :lease_s),
+                     heartbeat_at = now()
+FROM c
+WHERE d.id = c.id
+RETURNING d.id
+
+-- name: renew_devices
+-- Heartbeat: extend the leases a worker holds and return each device's current settings (the
+-- API may have changed its status, delays, caps or quiet hours).
+UPDATE devices d SET lease_until = now() + make_interval(secs => :lease_s), heartbeat_at = now()
+FROM users u
+WHERE d.lease_owner = :owner AND u.id = d.user_id
+RETURNING d.id, d.user_id, d.name, d.status, d.jid, d.phone, d.pairing_mode, d.pairing_phone,
+          d.hourly_cap, d.daily_cap,
+          coalesce(d.quiet_start, u.quiet_start) AS quiet_start,
+          CASE WHEN d.quiet_start IS NOT NULL THEN d.quiet_end ELSE u.quiet_end END AS quiet_end,
+          coalesce(d.timezone, u.timezone) AS timezone,
+          extract(epoch FROM d.next_send_at - now())::float8 AS wait_s,
+          d.start_failures
+
+-- name: release_devices
+-- Give up a worker's leases (all of them when :device_ids is null).
+UPDATE devices SET lease_owner = NULL, lease_until = NULL, updated_at = now()
+WHERE lease_owner = :owner
+  AND (CAST(:device_ids AS bigint[]) IS NULL OR id = ANY(CAST(:device_ids AS bigint[])))
+
+-- name: release_owners
+-- Give up every lease held by the listed (dead) workers.
+UPDATE devices SET lease_owner = NULL, lease_until = NULL, updated_at = now()
+WHERE lease_owner = ANY(CAST(:owners AS text[]))
+
+-- name: set_device_status
+-- Change an owned device's status (logged out, banned, offline, online, failed, new).
+UPDATE devices SET status = :status, last_error = coalesce(:error, last_error),
+                   banned_until = CASE WHEN :status = 'banned' THEN CAST(:banned_until AS timestamptz)
+                                       ELSE banned_until END,
+                   updated_at = now()
+WHERE id = :device_id AND lease_owner = :owner
+RETURNING id
+
+-- name: device_connected
+-- The session is up: the device is usable again.
+UPDATE devices SET status = 'online', start_failures = 0, updated_at = now()
+WHERE id = :device_id AND lease_owner = :owner AND status IN ('online', 'offline')
+RETURNING id
+
+-- name: device_start_failed
+-- A session failed to start: count it; past the limit the device is 'failed' and left alone.
+UPDATE devices SET start_failures = start_failures + 1,
+                   status = CASE WHEN start_failures + 1 >= :limit THEN 'failed' ELSE status END,
+                   last_error = CASE WHEN start_failures + 1 >= :limit
+                       THEN 'session failed to start ' || (start_failures + 1)
+                            || ' times in a row: ' || :error
+                       ELSE :error END,
+                   updated_at = now()
+WHERE id = :device_id AND lease_owner = :owner
+RETURNING status, start_failures
+
+-- name: device_pairing_qr
+UPDATE devices SET pairing_qr = :payload, pairing_expires_at = :expires_at, updated_at = now()
+WHERE id = :device_id AND lease_owner = :owner AND status = 'pairing'
+
+-- name: device_pairing_code
+UPDATE devices SET pairing_code = :code, pairing_expires_at = :expires_at, updated_at = now()
+WHERE id = :device_id AND lease_owner = :owner AND status = 'pairing'
+
+-- name: device_paired
+-- Pairing succeeded: record the identity, the device is online, the pairing columns clear.
+UPDATE devices SET jid = :jid, phone = :phone, status = 'online', pairing_mode = NULL,
+                   pairing_phone = NULL, pairing_qr = NULL, pairing_code = NULL,
+                   pairing_expires_at = NULL, start_failures = 0, last_error = NULL,
+                   updated_at = now()
+WHERE id = :device_id AND lease_owner = :owner AND status = 'pairing'
+RETURNING id
+
+-- name: device_pairing_timeout
+-- Nobody scanned in time: back to 'new' with the reason; the user may ask to pair again.
+UPDATE devices SET status = 'new', pairing_qr = NULL, pairing_code = NULL,
+                   pairing_expires_at = NULL, last_error = :error, updated_at = now()
+WHERE id = :device_id AND lease_owner = :owner AND status = 'pairing'
+
+-- name: count_startable_devices
+SELECT count(*) FROM devices WHERE status IN ('pairing', 'online', 'offline')
+
+-- name: upsert_host
+INSERT INTO device_hosts (id, hostname, pid, info)
+VALUES (:id, :hostname, :pid, CAST(:info AS jsonb))
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), stopped_at = NULL, info = EXCLUDED.info
+
+-- name: heartbeat_host
+UPDATE device_hosts SET heartbeat_at = now(), info = CAST(:info AS jsonb) WHERE id = :id
+
+-- name: stop_host
+UPDATE device_hosts SET stopped_at = now(), heartbeat_at = now() WHERE id = :id
+
+-- name: host_devices
+-- The devices leased by a host's workers, for /healthz.
+SELECT lease_owner, status, count(*) AS devices
+FROM devices
+WHERE lease_owner = ANY(CAST(:owners AS text[]))
+GROUP BY lease_owner, status
+ORDER BY lease_owner, status
