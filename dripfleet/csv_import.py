@@ -143,6 +143,8 @@ def read_lead_csv(data: bytes) -> tuple[pd.DataFrame, dict[str, str], list[dict[
         shown = ", ".join(list(frame.columns)[:10]) or "none"
         raise CsvRefused(400, f"no phone column (accepted headers: phone, mobile, number, "
                               f"whatsapp); found: {shown}")
+    if not len(frame) or (frame == "").all(axis=1).all():
+        raise CsvRefused(400, "the file has a header but no rows")
     return frame, columns, bad_lines
 
 

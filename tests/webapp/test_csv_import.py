@@ -1,0 +1,158 @@
+"""CSV import: the fixtures a user would really upload, each with the report or error expected."""
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from dripfleet.csv_import import normalize_phones
+from dripfleet.phones import try_normalize_phone
+from tests.conftest import scalar
+from tests.webapp.conftest import assert_error
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def upload(account, name: str | None = None, data: bytes | None = None, **form):
+    if data is None:
+        data = (FIXTURES / name).read_bytes()
+    payload = {"file": (io.BytesIO(data), name or "leads.csv"), **form}
+    return account.post("/api/leads/import", data=payload, content_type="multipart/form-data")
+
+
+def leads_of(engine, user_id: int) -> dict[str, dict]:
+    with engine.begin() as conn:
+        rows = conn.execute(text(
+            "SELECT phone, name, niches, target_status, preferred_device_id, attributes "
+            "FROM leads WHERE user_id = :u ORDER BY phone"), {"u": user_id}).mappings()
+        return {row["phone"]: dict(row) for row in rows}
+
+
+def test_seed_export_imports_as_is(alice, engine):
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO devices (user_id, name) OVERRIDING SYSTEM VALUE "
+                          "VALUES (:u, 'd')"), {"u": alice.id})
+    device = scalar(engine, "SELECT id FROM devices")
+    data = (FIXTURES / "seed_export.csv").read_bytes().replace(b",3\n", f",{device}\n".encode())
+    response = upload(alice, data=data)
+    report = response.get_json()
+    assert response.status_code == 200, report
+    assert (report["inserted"], report["updated"], report["rejected_count"]) == (3, 0, 0)
+    leads = leads_of(engine, alice.id)
+    aina = leads["+60123456701"]
+    assert aina["name"] == "Aina Rahman" and aina["niches"] == ["fitness"]
+    assert aina["attributes"] == {"additional_note": "met at expo"}
+    assert aina["preferred_device_id"] == device
+    assert leads["+60123456702"]["niches"] == ["fitness", "yoga"]
+    assert leads["+60123456702"]["target_status"] == "customer"
+    assert leads["+60123456703"]["niches"] == ["yoga"]
+
+
+def test_quoted_multi_niche_and_aliases_with_form_niche(alice, engine):
+    report = upload(alice, "multi_niche.csv", niche="Promo").get_json()
+    assert report["inserted"] == 2
+    assert report["columns"] == {"phone": "Mobile", "name": "Full Name", "niche": "Tags"}
+    leads = leads_of(engine, alice.id)
+    assert leads["+60123456704"]["niches"] == ["fitness", "promo", "yoga"]
+    assert leads["+60123456705"]["niches"] == ["fitness", "pilates", "promo", "yoga"]
+    assert leads["+60123456704"]["name"] == "Dewi"
+
+
+def test_semicolon_with_extra_column_as_attribute(alice, engine):
+    assert upload(alice, "semicolon.csv").get_json()["inserted"] == 2
+    leads = leads_of(engine, alice.id)
+    assert leads["+60123456706"]["attributes"] == {"company": "Acme Sdn Bhd"}
+    assert leads["+60123456707"]["attributes"] == {}
+
+
+@pytest.mark.parametrize("name,phone,person", [
+    ("bom.csv", "+60123456708", "Hana"),
+    ("latin1.csv", "+60123456709", "José Müller"),
+    ("tab.tsv", "+60123456711", "Iman"),
+])
+def test_encodings_and_delimiters(alice, engine, name, phone, person):
+    report = upload(alice, name).get_json()
+    assert report["rejected_count"] == 0, report
+    assert leads_of(engine, alice.id)[phone]["name"] == person
+
+
+def test_invalid_and_duplicate_phones_reported_per_line(alice, engine):
+    report = upload(alice, "invalid_and_duplicate.csv", target_status="customer").get_json()
+    assert report["rows"] == 6
+    assert report["inserted"] == 2 and report["duplicates_merged"] == 1
+    assert [(r["line"], r["phone"]) for r in report["rejected"]] == \
+        [(3, "12345"), (5, ""), (6, "+60123456713")]
+    assert "invalid phone number" in report["rejected"][0]["reason"]
+    assert "target_status" in report["rejected"][2]["reason"]
+    leads = leads_of(engine, alice.id)
+    jay = leads["+60123456712"]
+    assert jay["name"] == "Jay Again" and jay["niches"] == ["fitness", "yoga"]
+    assert jay["target_status"] == "prospect"
+    assert leads["+60123456714"]["target_status"] == "customer"
+
+
+def test_reimport_updates_and_merges_niches(alice, engine):
+    upload(alice, "multi_niche.csv")
+    data = b"phone,niche,name\n+60123456704,running,\n+60123456705,yoga,\n"
+    report = upload(alice, data=data).get_json()
+    assert (report["inserted"], report["updated"], report["unchanged"]) == (0, 1, 1)
+    leads = leads_of(engine, alice.id)
+    assert leads["+60123456704"]["niches"] == ["fitness", "running", "yoga"]
+    assert leads["+60123456704"]["name"] == "Dewi"
+
+
+@pytest.mark.parametrize("name,status,words", [
+    ("no_phone.csv", 400, "no phone column"),
+    ("empty.csv", 400, "empty"),
+    ("header_only.csv", 400, "no rows"),
+    ("binary.png", 415, "binary"),
+])
+def test_refused_files_write_nothing(alice, engine, name, status, words):
+    error = assert_error(upload(alice, name), status, "file")
+    assert words in error["message"]
+    assert scalar(engine, "SELECT count(*) FROM leads") == 0
+
+
+def test_oversized_file_is_413(alice, app, engine):
+    app.config["MAX_UPLOAD_BYTES"] = 1024
+    data = b"phone\n" + b"+60123456789\n" * 200
+    assert_error(upload(alice, data=data), 413)
+    assert scalar(engine, "SELECT count(*) FROM leads") == 0
+
+
+def test_request_above_the_body_limit_is_413(alice, app):
+    app.config["MAX_CONTENT_LENGTH"] = 2048
+    assert_error(upload(alice, data=b"phone\n" + b"+60123456789\n" * 400), 413)
+
+
+def test_missing_file_field_is_422(alice):
+    response = alice.post("/api/leads/import", data={"niche": "x"},
+                          content_type="multipart/form-data")
+    assert_error(response, 422, "file")
+
+
+def test_export_then_import_changes_nothing(alice, engine):
+    upload(alice, "seed_export.csv")
+    upload(alice, "semicolon.csv")
+    upload(alice, "latin1.csv")
+    before = leads_of(engine, alice.id)
+    exported = alice.get("/api/leads/export")
+    assert exported.mimetype == "text/csv"
+    report = upload(alice, data=exported.get_data()).get_json()
+    assert report["unchanged"] == len(before) and report["inserted"] == report["updated"] == 0
+    assert leads_of(engine, alice.id) == before
+
+
+def test_fast_phone_path_agrees_with_the_kernel():
+    samples = []
+    for n in range(200):
+        samples += [f"+60 12-{n:03d} {n * 7 % 10000:04d}", f"012{n:03d}{n * 13 % 10000:04d}",
+                    f"6012{n:03d}{n:04d}", f"+1 202 555 {n:04d}", f"+39 06 {n:04d}{n:04d}",
+                    f"+44 7911 {n:06d}", f"0{n:04d}", f"+0{n}", f"(03) {n:04d} {n:04d}",
+                    f"+65 9{n:03d} {n:04d}", f"{n}.0", f"+60 {n}"]
+    for region in ("MY", "GB", "US"):
+        phones, reasons = normalize_phones(pd.Series(samples), region)
+        for raw, phone, reason in zip(samples, phones, reasons, strict=True):
+            assert (phone, reason) == try_normalize_phone(raw, region), raw
