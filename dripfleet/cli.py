@@ -43,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run the whole system (embedded PostgreSQL unless DATABASE_URL)")
     up.add_argument("--procfile", default="Procfile")
     up.add_argument("--no-demo", action="store_true", help="do not create the demo workspace")
+    sub.add_parser("device-host", help="run the device host (supervisor + worker processes)")
+    tick = sub.add_parser("tick", help="run one pipelines tick (the Dagster job) in this process")
+    tick.add_argument("--at", help="the tick's instant, ISO 8601 (default: now)")
+    dagster = sub.add_parser(
+        "dagster", help="run a Dagster command with DAGSTER_HOME and its storage URL prepared"
+    )
+    dagster.add_argument("argv", nargs=argparse.REMAINDER, help="-- then the command")
     # other processes' entry points go here; their handlers import lazily so that
     # `dripfleet migrate` does not import Dagster, Flask or the device host
     return parser
@@ -139,6 +146,38 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 
     return run_up(settings, procfile=args.procfile, demo=not args.no_demo)
 
+
+@command("device-host")
+def _device_host(args: argparse.Namespace, settings: Settings) -> int:
+    from device_host.supervisor import run_device_host
+    from dripfleet.database import resolve_url
+
+    return run_device_host(settings, resolve_url(settings))
+
+
+
+@command("tick")
+def _tick(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+
+    from pipelines.tick import run_tick
+
+    now = datetime.fromisoformat(args.at) if args.at else None
+    result = run_tick(now)
+    for event in result.get_asset_materialization_events():
+        meta = event.materialization.metadata
+        shown = {k: v.value for k, v in meta.items() if isinstance(v.value, int | float)}
+        print(f"{event.asset_key.to_user_string()}: {shown}")
+    return 0 if result.success else 1
+
+
+@command("dagster")
+def _dagster(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.dagster_home import exec_dagster
+
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    exec_dagster(settings, argv)
+    return 1  # not reached: exec replaces this process
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,0 +1,40 @@
+"""`GET /healthz` for the supervisor: a small stdlib HTTP server on a daemon thread."""
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def serve_health(
+    port: int, report: Callable[[], tuple[int, dict[str, Any]]], host: str = "0.0.0.0"
+) -> ThreadingHTTPServer:
+    """Serve report() as JSON at /healthz on port (0: any free port); returns the server."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            if self.path.split("?")[0] != "/healthz":
+                self.send_error(404)
+                return
+            try:
+                status, body = report()
+            except Exception as error:  # noqa: BLE001 - health must answer, not crash
+                status, body = 503, {"status": "error", "error": str(error)}
+            data = json.dumps(body, default=str).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            log.debug("healthz: " + format, *args)
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="healthz", daemon=True).start()
+    return server

@@ -1,0 +1,221 @@
+"""The supervisor (`dripfleet device-host`): a pool of worker processes, restarted with backoff.
+
+It spawns workers (multiprocessing, spawn start method: no inherited threads or connections, and
+never a worker's stdout as a channel), grows the pool as devices appear, restarts any worker that
+exits or dies, and on each health tick heartbeats its `device_hosts` row, rescues messages whose
+lease expired and moves messages off unusable devices. SIGTERM / SIGINT stop everything within
+30 s: workers finish or hand back their sends and release their leases; whatever a stuck worker
+held is handed back after it is killed.
+"""
+
+import logging
+import math
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait as wait_for
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from device_host.health_http import serve_health
+from device_host.worker import pool_share, run_worker
+from dripfleet.database import get_engine
+from dripfleet.settings import Settings
+from dripfleet.stores import hosts, sending
+
+log = logging.getLogger(__name__)
+
+# the whole stop must fit in 30 s: workers get this long, then are killed
+STOP_GRACE_SECONDS = 25.0
+# restart backoff: first restart after RESTART_MIN_SECONDS, doubling up to RESTART_MAX_SECONDS;
+# a worker that lived RESTART_RESET_SECONDS counts as healthy again
+RESTART_MIN_SECONDS = 0.5
+RESTART_MAX_SECONDS = 30.0
+RESTART_RESET_SECONDS = 60.0
+
+
+@dataclass
+class WorkerSlot:
+    """One worker position in the pool: the current process and its restart history."""
+
+    index: int
+    owner: str
+    process: BaseProcess | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    failures_in_row: int = 0
+    restart_at: float | None = None
+    exit_codes: list[int] = field(default_factory=list)
+
+
+class Supervisor:
+    """Runs and watches one host's worker processes."""
+
+    def __init__(self, settings: Settings, database_url: str, port: int | None = None) -> None:
+        self.settings = settings
+        self.database_url = database_url
+        self.port = settings.device_host_port if port is None else port
+        self.hostname = socket.gethostname()
+        self.host_id = f"{self.hostname}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.engine = get_engine(database_url, pool_size=2)
+        self.context = multiprocessing.get_context("spawn")
+        self.slots: list[WorkerSlot] = []
+        self.stopping = threading.Event()
+        self.server: Any = None
+        self.started_at = time.time()
+
+    # -- pool -------------------------------------------------------------------------------------
+
+    def _desired_workers(self) -> int:
+        with self.engine.begin() as conn:
+            devices = hosts.count_startable_devices(conn)
+        wanted = math.ceil(devices / self.settings.devices_per_worker)
+        return max(1, min(wanted, self.settings.device_host_max_workers))
+
+    def _grow(self, wanted: int) -> None:
+        while len(self.slots) < wanted:
+            index = len(self.slots)
+            slot = WorkerSlot(index, f"{self.host_id}/w{index}")
+            self.slots.append(slot)
+            self._spawn(slot)
+
+    def _spawn(self, slot: WorkerSlot) -> None:
+        share = pool_share(self.settings.worker_pool_size, len(self.slots))
+        process = self.context.Process(
+            target=run_worker, name=f"device-worker-{slot.index}",
+            args=(self.database_url, slot.owner, self.settings.devices_per_worker, share,
+                  self.settings.log_level),
+        )
+        process.start()
+        slot.process, slot.started_at, slot.restart_at = process, time.monotonic(), None
+        log.info("worker %s started (pid %s)", slot.owner, process.pid)
+
+    def _reap(self, slot: WorkerSlot) -> None:
+        process = slot.process
+        assert process is not None
+        process.join(timeout=0)
+        code = process.exitcode if process.exitcode is not None else -1
+        slot.exit_codes = (slot.exit_codes + [code])[-10:]
+        lived = time.monotonic() - slot.started_at
+        slot.failures_in_row = 0 if lived >= RESTART_RESET_SECONDS else slot.failures_in_row + 1
+        delay = min(RESTART_MAX_SECONDS, RESTART_MIN_SECONDS * 2 ** (slot.failures_in_row - 1))
+        slot.restart_at = time.monotonic() + (0 if slot.failures_in_row == 0 else delay)
+        slot.process = None
+        log.warning("worker %s exited with %s after %.1fs; restarting in %.1fs",
+                    slot.owner, code, lived, slot.restart_at - time.monotonic())
+        # it is dead: hand back what it was sending now instead of waiting for the lease
+        with self.engine.begin() as conn:
+            sending.rescue_messages(conn, [slot.owner])
+
+    # -- health ---------------------------------------------------------------------------------
+
+    def _info(self) -> dict[str, Any]:
+        return {
+            "hostname": self.hostname,
+            "pid": os.getpid(),
+            "port": self.server.server_address[1] if self.server else None,
+            "workers": [
+                {"index": s.index, "owner": s.owner,
+                 "pid": s.process.pid if s.process else None,
+                 "alive": bool(s.process and s.process.is_alive()),
+                 "restarts": s.restarts, "exit_codes": s.exit_codes}
+                for s in self.slots
+            ],
+        }
+
+    def health_report(self) -> tuple[int, dict[str, Any]]:
+        """The /healthz answer: 200 when every worker is alive, else 503."""
+        info = self._info()
+        with self.engine.begin() as conn:
+            devices = hosts.host_devices(conn, [s.owner for s in self.slots])
+        alive = all(w["alive"] for w in info["workers"]) and not self.stopping.is_set()
+        body = {"status": "ok" if alive else "degraded", "host_id": self.host_id,
+                "uptime_s": round(time.time() - self.started_at, 1), **info,
+                "devices": devices}
+        return (200 if alive else 503), body
+
+    def _health_tick(self) -> None:
+        with self.engine.begin() as conn:
+            hosts.heartbeat_host(conn, self.host_id, self._info())
+        with self.engine.begin() as conn:
+            rescued = sending.rescue_messages(conn)
+        with self.engine.begin() as conn:
+            moved = sending.failover_messages(conn, None)
+        if rescued["queued"] or rescued["failed"] or moved:
+            log.info("rescued %s expired messages, moved %d off unusable devices", rescued, moved)
+        self._grow(self._desired_workers())
+
+    # -- run --------------------------------------------------------------------------------------
+
+    def request_stop(self, *_: Any) -> None:
+        """Signal handler: stop gracefully."""
+        self.stopping.set()
+
+    def run(self) -> int:
+        """Run until SIGTERM / SIGINT; returns the exit status."""
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        with self.engine.begin() as conn:
+            hosts.upsert_host(conn, self.host_id, self.hostname, os.getpid(), {})
+        if self.port >= 0:
+            self.server = serve_health(self.port, self.health_report)
+            log.info("device host %s: /healthz on port %s", self.host_id,
+                     self.server.server_address[1])
+        self._grow(self._desired_workers())
+        next_tick = time.monotonic() + self.settings.health_check_seconds
+        try:
+            while not self.stopping.is_set():
+                sentinels = [s.process.sentinel for s in self.slots if s.process]
+                wait_for(sentinels, timeout=0.25)
+                now = time.monotonic()
+                for slot in self.slots:
+                    if slot.process is not None and not slot.process.is_alive():
+                        self._reap(slot)
+                    if (slot.process is None and slot.restart_at is not None
+                            and now >= slot.restart_at and not self.stopping.is_set()):
+                        slot.restarts += 1
+                        self._spawn(slot)
+                if now >= next_tick:
+                    next_tick = now + self.settings.health_check_seconds
+                    try:
+                        self._health_tick()
+                    except Exception:  # noqa: BLE001 - the database may be briefly away
+                        log.exception("health tick failed")
+        finally:
+            self._stop_workers()
+        return 0
+
+    def _stop_workers(self) -> None:
+        log.info("device host %s stopping", self.host_id)
+        live = [s.process for s in self.slots if s.process and s.process.is_alive()]
+        for process in live:
+            if process.pid:
+                os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for process in live:
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
+        for process in live:
+            if process.is_alive():
+                log.error("worker pid %s did not stop in time; killing it", process.pid)
+                process.kill()
+                process.join(timeout=2)
+        owners = [s.owner for s in self.slots]
+        try:
+            with self.engine.begin() as conn:
+                sending.rescue_messages(conn, owners)
+                hosts.release_owners(conn, owners)
+                hosts.stop_host(conn, self.host_id)
+        finally:
+            if self.server is not None:
+                self.server.shutdown()
+        log.info("device host %s stopped", self.host_id)
+
+
+def run_device_host(settings: Settings, database_url: str) -> int:
+    """Entry point of `dripfleet device-host`."""
+    return Supervisor(settings, database_url).run()
