@@ -1,0 +1,72 @@
+"""Campaigns `/campaigns` (list, create), `/campaigns/<id>` (live progress, pause, cancel)."""
+
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from webapp import db
+from webapp.pages import access, media_upload
+from webapp.services import campaigns
+
+bp = access.blueprint("pages_campaigns", __name__)
+FIELDS = ("title", "niche", "target_status", "date", "time", "timezone", "message_type", "body",
+          "media", "caption", "filename", "pinned_device_id")
+
+
+@bp.get("/campaigns")
+def index() -> str:
+    """Every campaign with status and schedule; the form for a new one."""
+    uid = access.user_id()
+    with db.transaction() as conn:
+        items = campaigns.list_campaigns(conn, uid, limit=500)
+        devices = _devices(conn, uid)
+    return render_template("campaigns/index.html", campaigns=items, devices=devices)
+
+
+@bp.post("/campaigns")
+def create() -> Response:
+    """Create a campaign scheduled at a local date and time in a time zone."""
+    uid = access.user_id()
+    values = access.form_values(*FIELDS)
+    with db.transaction() as conn:
+        media_id = media_upload.save_upload(conn, uid, request.files.get("media_file"))
+        campaign = campaigns.create_campaign(conn, uid, _campaign_form(values, media_id))
+    flash(f"Campaign “{campaign['title']}” scheduled.", "ok")
+    return redirect(url_for(".detail", campaign_id=campaign["id"]))
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+def detail(campaign_id: int) -> str:
+    """The campaign with a progress bar that follows the sends by itself."""
+    uid = access.user_id()
+    with db.transaction() as conn:
+        campaign = campaigns.get_campaign(conn, uid, campaign_id)
+        progress = campaigns.progress(conn, uid, campaign_id)
+    return render_template("campaigns/detail.html", campaign=campaign, progress=progress)
+
+
+@bp.post("/campaigns/<int:campaign_id>/<any(pause, resume, cancel):action>")
+def change_status(campaign_id: int, action: str) -> Response:
+    """Pause, resume or cancel."""
+    act = {"pause": campaigns.pause_campaign, "resume": campaigns.resume_campaign,
+           "cancel": campaigns.cancel_campaign}[action]
+    with db.transaction() as conn:
+        act(conn, access.user_id(), campaign_id)
+    flash({"pause": "Campaign paused: queued messages held.", "resume": "Campaign resumed.",
+           "cancel": "Campaign cancelled."}[action], "ok")
+    return redirect(url_for(".detail", campaign_id=campaign_id))
+
+
+def _campaign_form(values: dict[str, str], media_id: int | None) -> dict[str, Any]:
+    data: dict[str, Any] = {k: v for k, v in values.items() if v}
+    if media_id is not None:
+        data["media_id"] = media_id
+    return data
+
+
+def _devices(conn: Any, user_id: int) -> list[dict[str, Any]]:
+    from dripfleet.stores import monitoring
+
+    return [{"id": row["device_id"], "name": row["name"], "status": row["status"]}
+            for row in monitoring.queue_stats(conn, user_id)]

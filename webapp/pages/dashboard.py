@@ -1,0 +1,46 @@
+"""Dashboard `/`: devices, queue depth, today's sends, sends per hour, what needs attention."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import current_app, render_template
+
+from dripfleet.stores import pages
+from webapp import db
+from webapp.pages import access, formatting
+
+bp = access.blueprint("pages_dashboard", __name__)
+HOURS = 24
+
+
+def hour_slots(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """One slot per hour of the last HOURS hours (oldest first), zero where nothing was sent."""
+    last = now.replace(minute=0, second=0, microsecond=0)
+    by_hour = {row["hour"]: row for row in rows}
+    slots = []
+    for back in range(HOURS - 1, -1, -1):
+        hour = last - timedelta(hours=back)
+        row = by_hour.get(hour, {})
+        slots.append({"hour": hour, "sent": row.get("sent", 0), "failed": row.get("failed", 0)})
+    return slots
+
+
+@bp.get("/")
+def index() -> str:
+    """The overview page."""
+    now = datetime.now(UTC)
+    zone = formatting.user_zone()
+    day_start = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    stale = 3 * current_app.config["SETTINGS"].health_check_seconds
+    uid = access.user_id()
+    with db.transaction() as conn:
+        counts = pages.dashboard_counts(conn, uid, day_start)
+        hours = hour_slots(pages.hourly_sends(conn, uid, now - timedelta(hours=HOURS)), now)
+        campaigns = pages.upcoming_campaigns(conn, uid)
+        sequences = pages.running_sequences(conn, uid)
+        attention = pages.devices_needing_attention(conn, uid, stale)
+    peak = max([slot["sent"] + slot["failed"] for slot in hours] + [1])
+    return render_template(
+        "dashboard/index.html", counts=counts, hours=hours, peak=peak, campaigns=campaigns,
+        sequences=sequences, attention=attention,
+    )

@@ -1,0 +1,183 @@
+"""Sequences `/sequences` (list, create) and `/sequences/<id>` (steps, preview, contacts, logs)."""
+
+from typing import Any
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from dripfleet import templates
+from webapp import db
+from webapp.pages import access, media_upload
+from webapp.schemas.sequences import SequenceIn, StepIn
+from webapp.services import sequences
+
+bp = access.blueprint("pages_sequences", __name__)
+SEQUENCE_FIELDS = ("name", "description", "niche", "target_status", "timezone")
+STEP_FIELDS = ("day", "send_time", "message_type", "body", "media_url", "media_id", "caption",
+               "filename")
+SAMPLE_LEAD = {"name": "Aisha Rahman", "phone": "+60123456789",
+               "attributes": {"city": "Kuala Lumpur", "company": "Sunrise Yoga"}}
+
+
+@bp.get("/sequences")
+def index() -> str:
+    """Every sequence with status, niche, steps and contacts; the form for a new one."""
+    with db.transaction() as conn:
+        items = sequences.list_sequences(conn, access.user_id(), limit=500)
+    return render_template("sequences/index.html", sequences=items)
+
+
+@bp.post("/sequences")
+def create() -> Response:
+    """Create a draft sequence (steps are added on its page)."""
+    values = access.form_values(*SEQUENCE_FIELDS, "pinned_device_id")
+    body = access.load(SequenceIn, _sequence_form(values))
+    with db.transaction() as conn:
+        sequence = sequences.create_sequence(conn, access.user_id(), {**body, "steps": []})
+    flash(f"Sequence “{sequence['name']}” created: add its steps.", "ok")
+    return redirect(url_for(".detail", sequence_id=sequence["id"]))
+
+
+@bp.get("/sequences/<int:sequence_id>")
+def detail(sequence_id: int) -> str:
+    """Steps editor with previews, contacts with progress, recent logs, start / pause."""
+    uid = access.user_id()
+    with db.transaction() as conn:
+        sequence = sequences.get_sequence(conn, uid, sequence_id)
+        contacts = sequences.list_contacts(conn, uid, sequence_id, limit=200)
+        logs = sequences.list_logs(conn, uid, sequence_id, limit=50)
+    sample = _sample_lead(contacts)
+    for step in sequence["steps"]:
+        step["preview"] = _preview(step, sample, sequence_id)
+    return render_template("sequences/detail.html", sequence=sequence, contacts=contacts,
+                           logs=logs, sample=sample, total_days=_total_days(sequence))
+
+
+@bp.post("/sequences/<int:sequence_id>/steps")
+def save_step(sequence_id: int) -> Response:
+    """Add a step, or replace the step of the same day."""
+    uid = access.user_id()
+    raw = access.form_values("day", "send_time", "message_type", "body", "media", "caption",
+                             "filename")
+    with db.transaction() as conn:
+        sequence = sequences.get_sequence(conn, uid, sequence_id)
+        media_id = media_upload.save_upload(conn, uid, request.files.get("media_file"))
+        step = _step_form(raw, media_id)
+        steps = [s for s in _stored_steps(sequence) if s["day"] != step["day"]] + [step]
+        sequences.update_sequence(conn, uid, sequence_id,
+                                  {**_sequence_values(sequence), "steps": steps})
+    flash(f"Day {step['day']} saved.", "ok")
+    return redirect(url_for(".detail", sequence_id=sequence_id) + "#steps")
+
+
+@bp.post("/sequences/<int:sequence_id>/steps/<int:day>/delete")
+def delete_step(sequence_id: int, day: int) -> Response:
+    """Remove the step of one day."""
+    uid = access.user_id()
+    with db.transaction() as conn:
+        sequence = sequences.get_sequence(conn, uid, sequence_id)
+        steps = [s for s in _stored_steps(sequence) if s["day"] != day]
+        sequences.update_sequence(conn, uid, sequence_id,
+                                  {**_sequence_values(sequence), "steps": steps})
+    flash(f"Day {day} removed.", "ok")
+    return redirect(url_for(".detail", sequence_id=sequence_id) + "#steps")
+
+
+@bp.post("/sequences/<int:sequence_id>/settings")
+def update(sequence_id: int) -> Response:
+    """Change name, niche, audience, time zone or description (steps unchanged)."""
+    values = access.form_values(*SEQUENCE_FIELDS, "pinned_device_id")
+    body = access.load(SequenceIn, _sequence_form(values))
+    with db.transaction() as conn:
+        sequences.update_sequence(conn, access.user_id(), sequence_id, {**body, "steps": None})
+    flash("Sequence saved.", "ok")
+    return redirect(url_for(".detail", sequence_id=sequence_id))
+
+
+@bp.post("/sequences/<int:sequence_id>/<any(start, pause):action>")
+def change_status(sequence_id: int, action: str) -> Response:
+    """Start (or resume) or pause the sequence."""
+    with db.transaction() as conn:
+        if action == "start":
+            sequences.start_sequence(conn, access.user_id(), sequence_id)
+        else:
+            sequences.pause_sequence(conn, access.user_id(), sequence_id)
+    flash("Sequence started." if action == "start" else "Sequence paused: queued messages held.",
+          "ok")
+    return redirect(url_for(".detail", sequence_id=sequence_id))
+
+
+@bp.post("/sequences/<int:sequence_id>/contacts")
+def add_contacts(sequence_id: int) -> Response:
+    """Enrol leads by phone number (one per line or comma-separated)."""
+    raw = request.form.get("phones", "")
+    phones = [p.strip() for p in raw.replace(",", "\n").splitlines() if p.strip()]
+    region = current_app.config["DEFAULT_REGION"]
+    with db.transaction() as conn:
+        result = sequences.add_contacts(conn, access.user_id(), sequence_id, [], phones, region)
+    flash(f"{result['added']} contacts added, {result['already_enrolled']} already enrolled, "
+          f"{result['leads_created']} new leads.", "ok")
+    return redirect(url_for(".detail", sequence_id=sequence_id) + "#contacts")
+
+
+@bp.post("/sequences/<int:sequence_id>/delete")
+def delete(sequence_id: int) -> Response:
+    """Delete the sequence; its waiting messages are cancelled."""
+    with db.transaction() as conn:
+        sequences.delete_sequence(conn, access.user_id(), sequence_id)
+    flash("Sequence deleted.", "ok")
+    return redirect(url_for(".index"))
+
+
+def _sequence_form(values: dict[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {k: values[k] for k in SEQUENCE_FIELDS if values.get(k)}
+    if values.get("pinned_device_id"):
+        data["pinned_device_id"] = _int(values["pinned_device_id"])
+    return data
+
+
+def _step_form(raw: dict[str, str], media_id: int | None) -> dict[str, Any]:
+    data: dict[str, Any] = {"day": _int(raw["day"]), "send_time": raw["send_time"][:5],
+                            "message_type": raw["message_type"] or "text", "body": raw["body"]}
+    for name in ("media", "caption", "filename"):
+        if raw[name]:
+            data[name] = raw[name]
+    if media_id is not None:
+        data["media_id"] = media_id
+    step = access.load(StepIn, data)
+    step["media_url"] = step.pop("media", None)
+    return step
+
+
+def _stored_steps(sequence: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{**{k: s.get(k) for k in STEP_FIELDS},
+             "send_time": s["send_time"].strftime("%H:%M")
+             if hasattr(s["send_time"], "strftime") else str(s["send_time"])[:5],
+             "body": s.get("body") or ""} for s in sequence["steps"]]
+
+
+def _sequence_values(sequence: dict[str, Any]) -> dict[str, Any]:
+    return {k: sequence[k] for k in (*SEQUENCE_FIELDS, "pinned_device_id")}
+
+
+def _int(value: str) -> int | str:
+    # the schema names the field when this is not a number
+    return int(value) if value.strip().lstrip("-").isdigit() else value
+
+
+def _total_days(sequence: dict[str, Any]) -> int:
+    return max((s["day"] for s in sequence["steps"]), default=0)
+
+
+def _sample_lead(contacts: list[dict[str, Any]]) -> dict[str, Any]:
+    if contacts:
+        return {"name": contacts[0]["name"], "phone": contacts[0]["phone"], "attributes": {}}
+    return SAMPLE_LEAD
+
+
+def _preview(step: dict[str, Any], lead: dict[str, Any], sequence_id: int) -> str:
+    text = step.get("body") or step.get("caption") or ""
+    try:
+        return templates.render_message(text, lead, seed=f"preview:{sequence_id}:{step['day']}")
+    except templates.TemplateProblem as problem:
+        return f"(cannot render: {problem})"

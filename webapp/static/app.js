@@ -1,0 +1,111 @@
+// dripfleet pages: small progressive enhancements. Live parts poll the JSON API with fetch().
+"use strict";
+
+const dripfleet = {
+  // GET a JSON document of the API with the session cookie; null when it is not there (yet)
+  async getJSON(url) {
+    const response = await fetch(url, { credentials: "same-origin",
+                                        headers: { Accept: "application/json" } });
+    if (!response.ok) return null;
+    return response.json();
+  },
+
+  // call fn now and every `ms` milliseconds until it returns false
+  poll(ms, fn) {
+    let timer = null;
+    const run = async () => {
+      let again = true;
+      try { again = (await fn()) !== false; } catch (error) { again = true; }
+      if (again) timer = setTimeout(run, ms);
+    };
+    run();
+    return () => clearTimeout(timer);
+  },
+
+  text(element, value) {
+    if (element && element.textContent !== String(value)) element.textContent = String(value);
+  },
+
+  localTime(iso) {
+    if (!iso) return "—";
+    return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit",
+                                                  second: "2-digit", hour12: false });
+  },
+
+  badgeClass(status) {
+    const classes = { online: "ok", active: "ok", sent: "ok", completed: "ok", running: "ok",
+                      pairing: "busy", queued: "busy", sending: "busy", scheduled: "busy",
+                      held: "warn", paused: "warn", offline: "warn", logged_out: "bad",
+                      banned: "bad", disabled: "bad", failed: "bad", expired: "bad" };
+    return "badge " + (classes[status] || "muted");
+  },
+};
+
+// forms that ask before doing something that cannot be undone
+document.addEventListener("submit", (event) => {
+  const question = event.target.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) event.preventDefault();
+});
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const [selector, start] of Object.entries(dripfleet.live || {})) {
+    const element = document.querySelector(selector);
+    if (element) start(element);
+  }
+});
+
+dripfleet.live = {};
+
+// queue monitor: per device counts and next send
+dripfleet.live["#queue-devices"] = (tbody) => {
+  dripfleet.poll(3000, async () => {
+    const body = await dripfleet.getJSON(tbody.dataset.url);
+    if (!body) return true;
+    for (const row of body.items || body) {
+      const tr = tbody.querySelector(`tr[data-device="${row.device_id}"]`);
+      if (!tr) continue;
+      for (const cell of tr.querySelectorAll("[data-field]")) {
+        const name = cell.dataset.field;
+        if (name === "next_send_at") dripfleet.text(cell, dripfleet.localTime(row[name]));
+        else dripfleet.text(cell, row[name]);
+        if (name === "status") cell.className = dripfleet.badgeClass(row[name]);
+      }
+    }
+    return true;
+  });
+};
+
+// leads: upload with a progress bar, then show the page the server answers (report or error)
+dripfleet.live["#import-form"] = (form) => {
+  const box = document.getElementById("import-progress");
+  const bar = box.querySelector("progress");
+  const text = document.getElementById("import-progress-text");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const request = new XMLHttpRequest();
+    request.open("POST", form.action);
+    request.setRequestHeader("X-CSRFToken", form.querySelector("[name=csrf_token]").value);
+    box.hidden = false;
+    form.querySelector("button[type=submit]").disabled = true;
+    request.upload.onprogress = (e) => {
+      if (!e.lengthComputable) return;
+      bar.value = Math.round((100 * e.loaded) / e.total);
+      text.textContent = `Uploading… ${bar.value} %`;
+    };
+    request.upload.onload = () => {
+      bar.removeAttribute("value");  // indeterminate while the server imports
+      text.textContent = "Importing…";
+    };
+    request.onload = () => {
+      const html = new DOMParser().parseFromString(request.responseText, "text/html");
+      const main = html.querySelector("main");
+      if (main) document.querySelector("main").replaceWith(main);
+      history.replaceState(null, "", request.responseURL.endsWith("/leads/import")
+        ? "/leads" : request.responseURL);
+      const fresh = document.querySelector("#import-form");
+      if (fresh) dripfleet.live["#import-form"](fresh);
+    };
+    request.onerror = () => { text.textContent = "The upload failed: check the connection."; };
+    request.send(new FormData(form));
+  });
+};
