@@ -1,0 +1,97 @@
+"""The deploy files name real commands, documented variables and real health endpoints.
+
+No Docker engine runs here, so the compose file and the Railway configs are checked statically
+against the project: every command resolves to a console script or an installed program, every
+variable they use is documented, and every health path is served by the app that owns it.
+"""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+DOCUMENTED = (ROOT / "README.md").read_text() + (ROOT / "deploy" / "README.md").read_text()
+VENV_BIN = Path(shutil.which("dripfleet") or ROOT / ".venv" / "bin" / "dripfleet").parent
+# programs that come from the base image, not from the project
+IMAGE_PROGRAMS = {"python", "sh", "pg_isready"}
+CONSOLE_SCRIPTS = {"dripfleet", "gunicorn", "dagster-webserver", "dagster-daemon"}
+
+
+def _program(command: list[str]) -> str:
+    return Path(command[0]).name
+
+
+def test_every_service_command_exists_in_the_project():
+    for name, service in SERVICES.items():
+        command = service.get("command")
+        if command is None:
+            assert "image" in service and name == "postgres", name
+            continue
+        program = _program(command)
+        assert program in CONSOLE_SCRIPTS, f"{name}: {program} is not one of our commands"
+        assert (VENV_BIN / program).exists(), f"{name}: {program} is not installed"
+        if program == "dripfleet":
+            from dripfleet.cli import _COMMANDS
+
+            assert command[1] in _COMMANDS, f"{name}: no subcommand {command[1]!r}"
+        if "webapp.wsgi:app" in command:
+            from webapp import wsgi
+
+            assert wsgi.app is not None
+
+
+def test_dagster_commands_point_at_the_workspace_file():
+    for name in ("dagster-webserver", "dagster-daemon"):
+        command = SERVICES[name]["command"]
+        assert command[:3] == ["dripfleet", "dagster", "--"]
+        workspace = command[command.index("-w") + 1]
+        assert (ROOT / workspace).exists()
+
+
+def test_every_variable_is_documented():
+    used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", (ROOT / "docker-compose.yml").read_text()))
+    for service in SERVICES.values():
+        environment = service.get("environment") or {}
+        used.update(k for k in environment if not k.startswith("<<"))
+    for path in (ROOT / "deploy" / "railway").glob("*.json"):
+        used.update(re.findall(r"\$\{?([A-Z_][A-Z0-9_]*)", path.read_text()))
+    used -= {"POSTGRES_USER", "POSTGRES_DB"}  # the postgres image's own variables, set inline
+    missing = sorted(v for v in used if f"`{v}`" not in DOCUMENTED)
+    assert missing == [], f"variables used by the deploy files but not documented: {missing}"
+
+
+def test_health_checks_point_at_real_endpoints(database_url):
+    from webapp import create_app
+
+    client = create_app({"TESTING": True, "DATABASE_URL": database_url}).test_client()
+    web = " ".join(SERVICES["web"]["healthcheck"]["test"])
+    path = re.search(r"http://127\.0\.0\.1:\d+(/\S*?)'", web).group(1)
+    assert client.get(path).status_code == 200
+    dagster = " ".join(SERVICES["dagster-webserver"]["healthcheck"]["test"])
+    assert "/server_info" in dagster  # served by dagster-webserver (checked live in test_make_up)
+    device = " ".join(SERVICES["device-host"]["healthcheck"]["test"])
+    assert ":8001/healthz" in device
+    assert SERVICES["device-host"]["environment"]["DEVICE_HOST_PORT"] == "8001"
+
+
+def test_railway_configs_name_real_commands_and_paths():
+    files = (ROOT / "deploy" / "railway").glob("*.json")
+    configs = {path.stem: json.loads(path.read_text()) for path in files}
+    assert set(configs) == {"web", "dagster-webserver", "dagster-daemon", "device-host"}
+    expected_health = {"web": "/healthz", "dagster-webserver": "/server_info",
+                       "device-host": "/healthz"}
+    for name, config in configs.items():
+        assert config["build"]["dockerfilePath"] == "Dockerfile"
+        assert (ROOT / config["build"]["dockerfilePath"]).exists()
+        start = config["deploy"]["startCommand"]
+        programs = re.findall(r"(?:exec |^)(\S+)", start)
+        for program in programs:
+            name_only = Path(program).name
+            assert name_only in CONSOLE_SCRIPTS | IMAGE_PROGRAMS, f"{name}: {program}"
+        assert config["deploy"].get("healthcheckPath") == expected_health.get(name)
+    assert configs["web"]["deploy"]["preDeployCommand"] == ["dripfleet migrate"]
