@@ -5,8 +5,10 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from dripfleet.stores import monitoring
 from webapp import db
 from webapp.pages import access, media_upload
+from webapp.schemas.campaigns import CampaignIn
 from webapp.services import campaigns
 
 bp = access.blueprint("pages_campaigns", __name__)
@@ -32,6 +34,7 @@ def create() -> Response:
     with db.transaction() as conn:
         media_id = media_upload.save_upload(conn, uid, request.files.get("media_file"))
         campaign = campaigns.create_campaign(conn, uid, _campaign_form(values, media_id))
+        campaign = campaigns.schedule_campaign(conn, uid, campaign["id"])
     flash(f"Campaign “{campaign['title']}” scheduled.", "ok")
     return redirect(url_for(".detail", campaign_id=campaign["id"]))
 
@@ -42,7 +45,7 @@ def detail(campaign_id: int) -> str:
     uid = access.user_id()
     with db.transaction() as conn:
         campaign = campaigns.get_campaign(conn, uid, campaign_id)
-        progress = campaigns.progress(conn, uid, campaign_id)
+        progress = campaigns.campaign_progress(conn, uid, campaign_id)
     return render_template("campaigns/detail.html", campaign=campaign, progress=progress)
 
 
@@ -60,13 +63,18 @@ def change_status(campaign_id: int, action: str) -> Response:
 
 def _campaign_form(values: dict[str, str], media_id: int | None) -> dict[str, Any]:
     data: dict[str, Any] = {k: v for k, v in values.items() if v}
+    data["scheduled_date"] = data.pop("date", None)
+    data["scheduled_time"] = (data.pop("time", None) or "")[:5] or None
+    if "pinned_device_id" in data:
+        pinned = data["pinned_device_id"]
+        data["pinned_device_id"] = int(pinned) if pinned.isdigit() else pinned
     if media_id is not None:
         data["media_id"] = media_id
-    return data
+    body = access.load(CampaignIn, data)
+    body["media_url"] = body.pop("media", None)
+    return body
 
 
 def _devices(conn: Any, user_id: int) -> list[dict[str, Any]]:
-    from dripfleet.stores import monitoring
-
     return [{"id": row["device_id"], "name": row["name"], "status": row["status"]}
             for row in monitoring.queue_stats(conn, user_id)]

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import Connection
 from werkzeug.datastructures import FileStorage
 
@@ -25,5 +26,7 @@ def save_upload(conn: Connection, user_id: int, upload: FileStorage | None) -> i
         if error.name != "webapp.services.media":
             raise
         raise MediaUnavailable("media upload is not available yet: give a media URL") from None
-    stored: dict[str, Any] = media.upload(conn, user_id, upload)
+    stored: dict[str, Any] = media.upload(
+        conn, user_id, upload.filename, upload.read(), upload.mimetype or None,
+        current_app.config["MAX_MEDIA_BYTES"])
     return int(stored["id"])

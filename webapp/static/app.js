@@ -61,7 +61,7 @@ dripfleet.live["#queue-devices"] = (tbody) => {
   dripfleet.poll(3000, async () => {
     const body = await dripfleet.getJSON(tbody.dataset.url);
     if (!body) return true;
-    for (const row of body.items || body) {
+    for (const row of body.devices || body.items || []) {
       const tr = tbody.querySelector(`tr[data-device="${row.device_id}"]`);
       if (!tr) continue;
       for (const cell of tr.querySelectorAll("[data-field]")) {
@@ -107,5 +107,61 @@ dripfleet.live["#import-form"] = (form) => {
     };
     request.onerror = () => { text.textContent = "The upload failed: check the connection."; };
     request.send(new FormData(form));
+  });
+};
+
+// campaign: the progress bar follows the sends until every message has an outcome
+dripfleet.live["#campaign-progress"] = (section) => {
+  const done = ["completed", "cancelled", "failed"];
+  dripfleet.poll(1500, async () => {
+    const p = await dripfleet.getJSON(section.dataset.url);
+    if (!p) return true;
+    const total = p.audience_size || 0;
+    const sent = p.sent || 0;
+    const failed = p.failed || 0;
+    const pct = (n) => (total ? Math.min(100, Math.round((100 * n) / total)) : 0);
+    document.getElementById("bar-sent").style.width = `${pct(sent)}%`;
+    document.getElementById("bar-failed").style.width = `${pct(failed)}%`;
+    dripfleet.text(document.getElementById("progress-percent"), `${pct(sent + failed)} %`);
+    dripfleet.text(document.getElementById("count-sent"), sent);
+    dripfleet.text(document.getElementById("count-failed"), failed);
+    dripfleet.text(document.getElementById("count-pending"), p.pending || 0);
+    dripfleet.text(document.getElementById("count-total"), total);
+    const badge = document.getElementById("campaign-status");
+    if (p.status) { dripfleet.text(badge, p.status); badge.className = dripfleet.badgeClass(p.status); }
+    return !done.includes(p.status);
+  });
+};
+
+// device: the QR code renews itself while pairing; the page turns to "online" once paired
+dripfleet.live["#pairing"] = (section) => {
+  const qr = document.getElementById("pairing-qr");
+  const code = document.getElementById("pairing-code");
+  const expiry = document.getElementById("pairing-expiry");
+  const badge = document.getElementById("device-status");
+  let lastQr = null;
+  dripfleet.poll(1000, async () => {
+    const p = await dripfleet.getJSON(section.dataset.url);
+    if (!p) return true;
+    dripfleet.text(badge, p.status);
+    badge.className = dripfleet.badgeClass(p.status);
+    document.getElementById("pairing-live").hidden = p.status !== "pairing";
+    document.getElementById("pairing-online").hidden = p.status !== "online";
+    if (p.status === "online") {
+      if (section.dataset.status !== "online") window.location.reload();
+      return false;
+    }
+    const svg = p.qr_svg || p.svg || null;
+    if (svg && p.qr !== lastQr) {
+      lastQr = p.qr;
+      const img = new Image();
+      img.alt = "WhatsApp pairing QR code";
+      img.src = svg.startsWith("data:") ? svg
+        : `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`;
+      qr.replaceChildren(img);
+    }
+    dripfleet.text(code, p.code || "");
+    dripfleet.text(expiry, p.expires_at ? `renews at ${dripfleet.localTime(p.expires_at)}` : "");
+    return p.status === "pairing" || section.dataset.status === "pairing";
   });
 };
