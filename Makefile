@@ -3,26 +3,36 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# the real WhatsApp transport's own environment: neonize needs protobuf 7, Dagster protobuf < 7
+NZVENV ?= .venv-neonize
+NZSTAMP := $(NZVENV)/.installed
 
 .PHONY: up test install lint bench clean-data
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[app,test]'
 	touch $@
 
-install: $(STAMP)
+$(NZSTAMP): pyproject.toml
+	test -x $(NZVENV)/bin/python || $(PYTHON) -m venv $(NZVENV)
+	$(NZVENV)/bin/python -m pip install --quiet --upgrade pip
+	$(NZVENV)/bin/python -m pip install --quiet -e '.[neonize]' 'pytest>=8.3' 'pytest-timeout>=2.3'
+	touch $@
+
+install: $(STAMP) $(NZSTAMP)
 
 ## run everything on this machine (embedded PostgreSQL unless DATABASE_URL is set)
 up: $(STAMP)
 	exec $(BIN)/dripfleet up
 
 ## the whole test suite (TEST_DATABASE_URL names a server; unset: an embedded one)
-test: $(STAMP)
+test: $(STAMP) $(NZSTAMP)
 	sh tests/pages/ensure_chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+	$(NZVENV)/bin/pytest -o 'filterwarnings=error' tests/neonize
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

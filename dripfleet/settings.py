@@ -58,6 +58,12 @@ class Settings:
     sim_latency_seconds: float = 0.2
     sim_pair_seconds: float = 3.0
     sim_failure_rate: float = 0.0
+    # real transport (neonize): "typing…" before each send, scaled to the text's length
+    typing_seconds_per_char: float = 0.03
+    typing_max_seconds: float = 5.0
+    check_on_whatsapp: bool = True
+    media_timeout_seconds: float = 20.0
+    whatsapp_proxy: str | None = None
 
     @property
     def max_upload_bytes(self) -> int:
@@ -117,6 +123,22 @@ def _keywords(name: str, raw: str) -> tuple[str, ...]:
     return words
 
 
+def _flag(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(name, f"{raw!r} is not a yes/no value (true, false, 1, 0)")
+
+
+def _proxy_url(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith(("socks5://", "http://", "https://")):
+        raise ConfigError(name, "must be a socks5://, http:// or https:// proxy URL")
+    return value
+
+
 def _path(name: str, raw: str) -> Path:
     if not raw.strip():
         raise ConfigError(name, "is empty")
@@ -165,6 +187,11 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "SIM_LATENCY_SECONDS": ("sim_latency_seconds", _number(float, 0)),
     "SIM_PAIR_SECONDS": ("sim_pair_seconds", _number(float, 0)),
     "SIM_FAILURE_RATE": ("sim_failure_rate", _number(float, 0)),
+    "TYPING_SECONDS_PER_CHAR": ("typing_seconds_per_char", _number(float, 0)),
+    "TYPING_MAX_SECONDS": ("typing_max_seconds", _number(float, 0)),
+    "CHECK_ON_WHATSAPP": ("check_on_whatsapp", _flag),
+    "MEDIA_TIMEOUT_SECONDS": ("media_timeout_seconds", _number(float, 0.1)),
+    "WHATSAPP_PROXY": ("whatsapp_proxy", _proxy_url),
 }
 
 VARIABLES = tuple(_VARIABLES)

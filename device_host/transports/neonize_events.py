@@ -1,0 +1,148 @@
+"""neonize (whatsmeow) events → the transport's typed events, and the device status each implies.
+
+`translate(device_id, event)` takes the protobuf object neonize hands to a handler and returns the
+transport events to emit (often none). The device host turns those into device statuses
+(`DEVICE_STATUS`): whatsmeow reconnects by itself after ordinary drops, so Disconnected means
+`offline` until Connected follows; LoggedOut, StreamReplaced and TemporaryBan end the session.
+"""
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from device_host.transports.base import (
+    Banned,
+    Connected,
+    Disconnected,
+    Event,
+    IncomingMessage,
+    LoggedOut,
+    Paired,
+)
+
+log = logging.getLogger(__name__)
+
+# transport event type → the device status the device host records for it
+DEVICE_STATUS: dict[type[Event], str] = {
+    Connected: "online",
+    Paired: "online",
+    Disconnected: "offline",
+    LoggedOut: "logged_out",
+    Banned: "banned",
+}
+
+# the event classes a transport registers, by neonize.events name
+HANDLED = (
+    "ConnectedEv", "DisconnectedEv", "PairStatusEv", "LoggedOutEv", "TemporaryBanEv",
+    "StreamReplacedEv", "ConnectFailureEv", "KeepAliveTimeoutEv", "MessageEv",
+)
+
+_PHONE_SERVER = "s.whatsapp.net"
+_LOGOUT_REASONS = ("LOGGED_OUT", "MAIN_DEVICE_GONE", "UNKNOWN_LOGOUT")
+_BAN_WHY = {
+    "SEND_TO_TOO_MANY_PEOPLE": "sent to too many people",
+    "BLOCKED_BY_USERS": "blocked by too many users",
+    "CREATED_TOO_MANY_GROUPS": "created too many groups",
+    "SENT_TOO_MANY_SAME_MESSAGE": "sent the same message too many times",
+    "BROADCAST_LIST": "broadcast list abuse",
+}
+
+
+def jid_text(jid: Any) -> str:
+    """A JID as text: `user@server` (the device part is dropped)."""
+    return f"{jid.User}@{jid.Server}"
+
+
+def phone_of(jid: Any) -> str:
+    """The E.164 phone of a phone-number JID."""
+    return "+" + jid.User
+
+
+def _enum_name(message: Any, field: str) -> str:
+    value = getattr(message, field)
+    enum = message.DESCRIPTOR.fields_by_name[field].enum_type
+    item = enum.values_by_number.get(value)
+    return item.name if item is not None else str(value)
+
+
+def _sender_phone(source: Any) -> str | None:
+    # with LID addressing the sender is a lid and its phone JID rides in SenderAlt
+    for jid in (source.Sender, source.SenderAlt, source.Chat):
+        if jid.User and jid.Server == _PHONE_SERVER:
+            return phone_of(jid)
+    return None
+
+
+def message_text(message: Any) -> str:
+    """The text of an incoming WhatsApp message (plain, extended, or a media caption)."""
+    if message.conversation:
+        return message.conversation
+    if message.extendedTextMessage.text:
+        return message.extendedTextMessage.text
+    for field in ("imageMessage", "videoMessage", "documentMessage"):
+        caption = getattr(message, field).caption
+        if caption:
+            return caption
+    return ""
+
+
+def translate(device_id: int, event: Any, now: datetime | None = None) -> list[Event]:
+    """The transport events for one neonize event object (empty when it changes nothing)."""
+    now = now or datetime.now(UTC)
+    kind = type(event).__name__
+    if kind == "Connected":
+        return [Connected(device_id)]
+    if kind == "Disconnected":
+        return [Disconnected(device_id, "the connection to WhatsApp dropped; reconnecting")]
+    if kind == "KeepAliveTimeout":
+        return [Disconnected(
+            device_id, f"WhatsApp stopped answering keep-alives ({event.ErrorCount} missed);"
+            " reconnecting")]
+    if kind == "PairStatus":
+        status = _enum_name(event, "Status")
+        if status == "SUCCESS" and event.ID.User:
+            return [Paired(device_id, jid_text(event.ID), phone_of(event.ID))]
+        log.warning("device %s: pairing failed: %s", device_id, event.Error or status)
+        return []
+    if kind == "LoggedOut":
+        reason = _enum_name(event, "Reason")
+        when = "while connecting" if event.OnConnect else "while connected"
+        return [LoggedOut(device_id, f"WhatsApp logged this device out {when} ({reason})")]
+    if kind == "StreamReplaced":
+        return [LoggedOut(
+            device_id, "stream replaced: another client opened this session elsewhere")]
+    if kind == "TemporaryBan":
+        code = _enum_name(event, "Code")
+        until = now + timedelta(seconds=max(int(event.Expire), 0))
+        why = _BAN_WHY.get(code, code)
+        return [Banned(device_id, until,
+                       f"temporary ban ({why}) until {until:%Y-%m-%d %H:%M} UTC")]
+    if kind == "ConnectFailure":
+        reason = _enum_name(event, "Reason")
+        detail = f" {event.Message}" if event.Message else ""
+        if reason in _LOGOUT_REASONS:
+            return [LoggedOut(device_id, f"connect refused: {reason}{detail}")]
+        if reason == "TEMP_BANNED":
+            return [Banned(device_id, None, f"connect refused: temporarily banned{detail}")]
+        if reason == "CLIENT_OUTDATED":
+            return [Disconnected(
+                device_id, "WhatsApp refused this client as outdated (405): upgrade neonize")]
+        return [Disconnected(device_id, f"connect failed: {reason}{detail}")]
+    if kind == "Message":
+        return _incoming(device_id, event)
+    return []
+
+
+def _incoming(device_id: int, event: Any) -> list[Event]:
+    source = event.Info.MessageSource
+    if source.IsFromMe or source.IsGroup:
+        return []
+    phone = _sender_phone(source)
+    text = message_text(event.Message)
+    if phone is None or not text:
+        return []
+    stamp = event.Info.Timestamp
+    if stamp > 10**12:  # milliseconds
+        stamp //= 1000
+    received = datetime.fromtimestamp(stamp, UTC) if stamp else None
+    return [IncomingMessage(device_id, phone, text, received)]

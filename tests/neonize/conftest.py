@@ -1,0 +1,49 @@
+"""Fixtures for the real transport's tests, which run in .venv-neonize (`make test` does that).
+
+The main environment (Dagster, protobuf < 7) cannot hold neonize, so there this folder is not
+collected; in .venv-neonize a missing neonize would collect nothing and fail the run (pytest
+exits 5). WhatsApp is made unreachable on purpose: every client dials through a SOCKS proxy on a
+closed local port, so the tests behave the same on a machine with internet access.
+"""
+
+import importlib.util
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+if importlib.util.find_spec("neonize") is None:
+    collect_ignore_glob = ["*"]
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def nz_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment of an offline neonize device host on this test's database."""
+    env = {
+        "DATABASE_URL": database_url,
+        "TRANSPORT": "neonize",
+        "WHATSAPP_PROXY": f"socks5://127.0.0.1:{closed_port()}",
+        "TYPING_SECONDS_PER_CHAR": "0",
+        "CHECK_ON_WHATSAPP": "false",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture
+def factory(nz_env: dict[str, str], database_url: str) -> Iterator:
+    """A NeonizeFactory on the test database, closed after the test."""
+    from device_host.transports.neonize_transport import NeonizeFactory
+    from dripfleet.settings import load_settings
+
+    made = NeonizeFactory(load_settings(), database_url)
+    yield made
+    made.close()
