@@ -1,4 +1,9 @@
-"""Fixtures for the web app: an app on this test's database, a client, users with tokens."""
+"""Fixtures for the web app: an app on a database per test module, a client, users with tokens.
+
+Every resource belongs to a user and every test makes its own users, so the tests of one module
+share one migrated database (cloning a database per test costs seconds on a loaded machine);
+assertions look only at the test's own users' rows.
+"""
 
 import itertools
 
@@ -6,9 +11,25 @@ import pytest
 from sqlalchemy import Engine
 
 from dripfleet.stores import users
+from tests.conftest import create_database, drop_database
 from webapp import create_app
 
 _emails = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def module_database_url(pg_server_url: str, template_database: str):
+    """One migrated database for the whole test module."""
+    url = create_database(pg_server_url, template_database)
+    yield url
+    drop_database(pg_server_url, url)
+
+
+@pytest.fixture
+def database_url(module_database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The module's database (overrides the per-test clone of tests/conftest.py)."""
+    monkeypatch.setenv("DATABASE_URL", module_database_url)
+    return module_database_url
 
 
 @pytest.fixture
@@ -71,13 +92,13 @@ def make_account(client, engine: Engine):
 @pytest.fixture
 def alice(make_account) -> Account:
     """The first user."""
-    return make_account("alice@example.com")
+    return make_account()
 
 
 @pytest.fixture
 def bob(make_account) -> Account:
     """Another user, whose resources alice must never reach."""
-    return make_account("bob@example.com")
+    return make_account()
 
 
 def assert_error(response, status: int, field: str | None = None) -> dict:

@@ -30,7 +30,7 @@ def test_register_login_session_and_logout(client):
 
 def test_register_duplicate_email_is_409(client, alice):
     response = client.post("/api/auth/register", json={
-        "email": "alice@example.com", "password": "long enough pw"})
+        "email": alice.user["email"], "password": "long enough pw"})
     assert_error(response, 409, "email")
 
 
@@ -47,7 +47,7 @@ def test_register_validation_names_the_field(client, body, field):
 
 
 def test_wrong_password_is_401(client, alice):
-    response = client.post("/api/auth/login", json={"email": "alice@example.com",
+    response = client.post("/api/auth/login", json={"email": alice.user["email"],
                                                     "password": "wrong password"})
     assert_error(response, 401)
 

@@ -34,7 +34,7 @@ def test_seed_export_imports_as_is(alice, engine):
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO devices (user_id, name) OVERRIDING SYSTEM VALUE "
                           "VALUES (:u, 'd')"), {"u": alice.id})
-    device = scalar(engine, "SELECT id FROM devices")
+    device = scalar(engine, "SELECT id FROM devices WHERE user_id = :u", u=alice.id)
     data = (FIXTURES / "seed_export.csv").read_bytes().replace(b",3\n", f",{device}\n".encode())
     response = upload(alice, data=data)
     report = response.get_json()
@@ -112,14 +112,14 @@ def test_reimport_updates_and_merges_niches(alice, engine):
 def test_refused_files_write_nothing(alice, engine, name, status, words):
     error = assert_error(upload(alice, name), status, "file")
     assert words in error["message"]
-    assert scalar(engine, "SELECT count(*) FROM leads") == 0
+    assert scalar(engine, "SELECT count(*) FROM leads WHERE user_id = :u", u=alice.id) == 0
 
 
 def test_oversized_file_is_413(alice, app, engine):
     app.config["MAX_UPLOAD_BYTES"] = 1024
     data = b"phone\n" + b"+60123456789\n" * 200
     assert_error(upload(alice, data=data), 413)
-    assert scalar(engine, "SELECT count(*) FROM leads") == 0
+    assert scalar(engine, "SELECT count(*) FROM leads WHERE user_id = :u", u=alice.id) == 0
 
 
 def test_request_above_the_body_limit_is_413(alice, app):

@@ -64,7 +64,8 @@ def test_update_and_opt_out_cancels_waiting_messages(alice, engine):
     assert response.status_code == 200, body
     assert body["name"] == "Ann B" and body["opted_out"] and body["opted_out_at"]
     assert body["preferred_device_id"] == device
-    assert scalar(engine, "SELECT status FROM message_queue") == "cancelled"
+    assert scalar(engine, "SELECT status FROM message_queue WHERE user_id = :u",
+                  u=alice.id) == "cancelled"
     assert_error(alice.patch(f"/api/leads/{lead['id']}", json={"phone": "x"}), 422, "phone")
 
 

@@ -46,10 +46,12 @@ def test_put_replaces_steps_without_duplicating(alice, engine):
     body = response.get_json()
     assert [(s["day"], s["body"]) for s in body["steps"]] == [(1, "changed"), (2, "two")]
     assert body["steps"][0]["id"] == day1
-    assert scalar(engine, "SELECT count(*) FROM sequence_steps") == 2
+    assert scalar(engine, "SELECT count(*) FROM sequence_steps WHERE user_id = :u",
+                  u=alice.id) == 2
     # PUT without steps keeps them
     alice.put(f"/api/sequences/{created['id']}", json={"name": "W3", "niche": "yoga"})
-    assert scalar(engine, "SELECT count(*) FROM sequence_steps") == 2
+    assert scalar(engine, "SELECT count(*) FROM sequence_steps WHERE user_id = :u",
+                  u=alice.id) == 2
 
 
 @pytest.mark.parametrize("change,field", [

@@ -4,7 +4,7 @@ from apiflask import APIBlueprint
 from flask import Response, current_app
 
 from webapp import auth, db
-from webapp.api.sequences import page
+from webapp.api.paging import page
 from webapp.schemas.common import ID_PATH, Deleted
 from webapp.schemas.leads import (
     ImportForm,

@@ -4,6 +4,7 @@ from apiflask import APIBlueprint
 from flask import current_app
 
 from webapp import auth, db
+from webapp.api.paging import page
 from webapp.schemas.common import ID_PATH, Deleted, PageQuery
 from webapp.schemas.sequences import (
     ContactList,
@@ -20,11 +21,6 @@ from webapp.services import sequences
 
 bp = APIBlueprint("sequences", __name__, tag="Sequences", url_prefix="/api/sequences")
 ONE = f"/<{ID_PATH}:sequence_id>"
-
-
-def page(items: list[dict], limit: int, key: str = "next_after") -> dict:
-    """A page body: items and the cursor of the next page (None at the end)."""
-    return {"items": items, key: items[-1]["id"] if len(items) == limit else None}
 
 
 def _step_in(step: dict) -> dict:

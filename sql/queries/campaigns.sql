@@ -1,0 +1,84 @@
+-- name: campaigns_list
+SELECT id, title, niche, target_status, scheduled_at, timezone, message_type, body, media_url,
+       media_id, caption, filename, pinned_device_id, status, audience_size, last_error,
+       started_at, completed_at, created_at, updated_at
+FROM campaigns
+WHERE user_id = :user_id
+  AND (CAST(:status AS text) IS NULL OR status = :status)
+  AND (CAST(:after AS bigint) IS NULL OR id > :after)
+ORDER BY id
+LIMIT :limit
+
+-- name: campaigns_get
+SELECT id, title, niche, target_status, scheduled_at, timezone, message_type, body, media_url,
+       media_id, caption, filename, pinned_device_id, status, audience_size, last_error,
+       started_at, completed_at, created_at, updated_at
+FROM campaigns
+WHERE user_id = :user_id AND id = :campaign_id
+
+-- name: campaigns_lock
+SELECT id, status, scheduled_at, started_at FROM campaigns
+WHERE user_id = :user_id AND id = :campaign_id
+FOR UPDATE
+
+-- name: campaigns_insert
+INSERT INTO campaigns (user_id, title, niche, target_status, scheduled_at, timezone,
+                       message_type, body, media_url, media_id, caption, filename,
+                       pinned_device_id)
+VALUES (:user_id, :title, :niche, :target_status, :scheduled_at, :timezone, :message_type,
+        :body, :media_url, :media_id, :caption, :filename, :pinned_device_id)
+RETURNING id
+
+-- name: campaigns_update
+UPDATE campaigns
+SET title = :title, niche = :niche, target_status = :target_status,
+    scheduled_at = :scheduled_at, timezone = :timezone, message_type = :message_type,
+    body = :body, media_url = :media_url, media_id = :media_id, caption = :caption,
+    filename = :filename, pinned_device_id = :pinned_device_id, updated_at = now()
+WHERE user_id = :user_id AND id = :campaign_id
+
+-- name: campaigns_set_status
+UPDATE campaigns
+SET status = :status, scheduled_at = coalesce(CAST(:scheduled_at AS timestamptz), scheduled_at),
+    completed_at = CASE WHEN :status IN ('cancelled', 'completed') THEN now()
+                        ELSE completed_at END,
+    updated_at = now()
+WHERE user_id = :user_id AND id = :campaign_id
+
+-- name: campaigns_delete
+DELETE FROM campaigns WHERE user_id = :user_id AND id = :campaign_id RETURNING id
+
+-- name: campaign_messages_hold
+UPDATE message_queue SET status = 'held', updated_at = now()
+WHERE user_id = :user_id AND campaign_id = :campaign_id AND status = 'queued'
+
+-- name: campaign_messages_release
+UPDATE message_queue SET status = 'queued', updated_at = now()
+WHERE user_id = :user_id AND campaign_id = :campaign_id AND status = 'held'
+
+-- name: campaign_messages_cancel
+WITH cancelled AS (
+    UPDATE message_queue SET status = 'cancelled', updated_at = now()
+    WHERE user_id = :user_id AND campaign_id = :campaign_id AND status IN ('queued', 'held')
+    RETURNING broadcast_job_id
+), per_job AS (
+    SELECT broadcast_job_id, count(*) AS n FROM cancelled
+    WHERE broadcast_job_id IS NOT NULL GROUP BY broadcast_job_id
+)
+UPDATE broadcast_jobs j SET cancelled_count = j.cancelled_count + per_job.n
+FROM per_job
+WHERE j.id = per_job.broadcast_job_id AND j.user_id = :user_id
+
+-- name: campaign_audience_count
+-- Leads the campaign would reach now: niche (null = all), target status, not opted out.
+SELECT count(*) FROM leads
+WHERE user_id = :user_id AND opted_out_at IS NULL
+  AND (CAST(:niche AS text) IS NULL OR niches @> ARRAY[CAST(:niche AS text)])
+  AND (:target_status = 'all' OR target_status = :target_status)
+
+-- name: campaign_message_counts
+-- The campaign's messages by device and status.
+SELECT device_id, status, count(*) AS n
+FROM message_queue
+WHERE user_id = :user_id AND campaign_id = :campaign_id
+GROUP BY device_id, status

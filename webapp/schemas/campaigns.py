@@ -1,0 +1,110 @@
+"""Campaign schemas."""
+
+from apiflask import Schema
+from apiflask.fields import Date, Integer, List, Nested, String
+from apiflask.validators import OneOf, Regexp
+
+from webapp.schemas.common import Id, Instant, PageQuery, Text, Timezone
+from webapp.schemas.sequences import HHMM, MESSAGE_TYPES, TARGETS, MediaUrl
+
+STATUSES = ("draft", "scheduled", "running", "paused", "completed", "cancelled", "failed")
+
+
+class CampaignIn(Schema):
+    """A campaign: when (an instant, or local date + time + timezone), to whom, what."""
+
+    title = Text(200, required=True, min_length=1)
+    niche = Text(100, load_default=None, allow_none=True,
+                 metadata={"description": "null: every lead"})
+    target_status = String(load_default="all", validate=OneOf(TARGETS))
+    scheduled_at = Instant(load_default=None, allow_none=True,
+                           metadata={"example": "2026-12-01T09:00:00+08:00"})
+    scheduled_date = Date(load_default=None, allow_none=True)
+    scheduled_time = String(load_default=None, allow_none=True, validate=Regexp(HHMM))
+    timezone = Timezone(load_default="UTC")
+    message_type = String(load_default="text", validate=OneOf(MESSAGE_TYPES))
+    body = Text(65536, load_default="")
+    media = MediaUrl(load_default=None, allow_none=True)
+    media_id = Id(load_default=None, allow_none=True)
+    caption = Text(4096, load_default=None, allow_none=True)
+    filename = Text(255, load_default=None, allow_none=True)
+    pinned_device_id = Id(load_default=None, allow_none=True)
+
+
+class ScheduleIn(Schema):
+    """Optional new time for schedule."""
+
+    scheduled_at = Instant(load_default=None, allow_none=True)
+    scheduled_date = Date(load_default=None, allow_none=True)
+    scheduled_time = String(load_default=None, allow_none=True, validate=Regexp(HHMM))
+    timezone = Timezone(load_default=None, allow_none=True)
+
+
+class Campaign(Schema):
+    """A stored campaign."""
+
+    id = Integer(required=True)
+    title = String(required=True)
+    niche = String(allow_none=True)
+    target_status = String(required=True)
+    scheduled_at = Instant(allow_none=True)
+    timezone = String(required=True)
+    message_type = String(required=True)
+    body = String(required=True)
+    media = String(allow_none=True, attribute="media_url")
+    media_id = Integer(allow_none=True)
+    caption = String(allow_none=True)
+    filename = String(allow_none=True)
+    pinned_device_id = Integer(allow_none=True)
+    status = String(required=True, metadata={"enum": list(STATUSES)})
+    audience_size = Integer(allow_none=True)
+    last_error = String(allow_none=True)
+    started_at = Instant(allow_none=True)
+    completed_at = Instant(allow_none=True)
+    created_at = Instant(required=True)
+    updated_at = Instant(required=True)
+
+
+class CampaignItem(Campaign):
+    """A campaign in a list."""
+
+
+class CampaignList(Schema):
+    """A page of campaigns."""
+
+    items = List(Nested(CampaignItem), required=True)
+    next_after = Integer(allow_none=True, required=True)
+
+
+class CampaignQuery(PageQuery):
+    """Campaign list filters."""
+
+    status = String(validate=OneOf(STATUSES))
+
+
+class _Counts(Schema):
+    queued = Integer(required=True)
+    held = Integer(required=True)
+    sending = Integer(required=True)
+    sent = Integer(required=True)
+    failed = Integer(required=True)
+    cancelled = Integer(required=True)
+    expired = Integer(required=True)
+
+
+class DeviceProgress(_Counts):
+    """Messages of the campaign on one device."""
+
+    device_id = Integer(allow_none=True, required=True)
+
+
+class Progress(_Counts):
+    """Audience size, messages by status, pending (not materialised yet), per device."""
+
+    campaign_id = Integer(required=True)
+    status = String(required=True)
+    audience_size = Integer(required=True)
+    pending = Integer(required=True)
+    devices = List(Nested(DeviceProgress), required=True)
+
+

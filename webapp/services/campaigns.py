@@ -1,0 +1,178 @@
+"""Campaigns: definitions, schedule / pause / resume / cancel (moving messages), progress."""
+
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import Connection
+
+from dripfleet import niches
+from dripfleet.local_time import local_to_utc
+from dripfleet.stores import campaigns
+from webapp.services.content import (
+    content_problems,
+    device_problem,
+    niche_problem,
+    timezone_problem,
+)
+from webapp.services.errors import Conflict, Invalid, not_found
+
+EDITABLE = ("draft", "scheduled", "paused")
+
+
+def scheduled_instant(scheduled_at: datetime | None, scheduled_date: date | None,
+                      scheduled_time: time | str | None, timezone: str) -> datetime | None:
+    """An ISO instant with offset, or local date + time in `timezone` (DST-safe)."""
+    if scheduled_at is not None:
+        if scheduled_at.tzinfo is None:
+            raise Invalid({"scheduled_at": "needs a UTC offset (or give scheduled_date, "
+                                           "scheduled_time and timezone)"})
+        return scheduled_at
+    if scheduled_date is not None or scheduled_time is not None:
+        if scheduled_date is None or scheduled_time is None:
+            missing = "scheduled_date" if scheduled_date is None else "scheduled_time"
+            raise Invalid({missing: "give both scheduled_date and scheduled_time"})
+        if isinstance(scheduled_time, str):
+            scheduled_time = time.fromisoformat(scheduled_time)
+        return local_to_utc(scheduled_date, scheduled_time, timezone)
+    return None
+
+
+def _check(conn: Connection, user_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    values = dict(data)
+    problems: dict[str, str] = {}
+    if values.get("niche") is not None:
+        problem = niche_problem(values["niche"])
+        if problem:
+            problems["niche"] = problem
+        else:
+            values["niche"] = niches.normalize_niche(values["niche"])
+    problem = timezone_problem(values["timezone"])
+    if problem:
+        problems["timezone"] = problem
+    problem = device_problem(conn, user_id, values.get("pinned_device_id"))
+    if problem:
+        problems["pinned_device_id"] = problem
+    problems.update(content_problems(conn, user_id, values))
+    if problems:
+        raise Invalid(problems)
+    values["scheduled_at"] = scheduled_instant(
+        values.get("scheduled_at"), values.pop("scheduled_date", None),
+        values.pop("scheduled_time", None), values["timezone"])
+    return values
+
+
+def list_campaigns(conn: Connection, user_id: int, limit: int = 50, after: int | None = None,
+                   status: str | None = None) -> list[dict[str, Any]]:
+    """The user's campaigns."""
+    return campaigns.list_campaigns(conn, user_id, limit, after, status)
+
+
+def get_campaign(conn: Connection, user_id: int, campaign_id: int) -> dict[str, Any]:
+    """One campaign; NotFound otherwise."""
+    row = campaigns.get_campaign(conn, user_id, campaign_id)
+    if row is None:
+        raise not_found("campaign", campaign_id)
+    return row
+
+
+def create_campaign(conn: Connection, user_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    """Create a draft campaign."""
+    campaign_id = campaigns.insert_campaign(conn, user_id, _check(conn, user_id, data))
+    return get_campaign(conn, user_id, campaign_id)
+
+
+def update_campaign(conn: Connection, user_id: int, campaign_id: int,
+                    data: dict[str, Any]) -> dict[str, Any]:
+    """Replace the definition of a draft, scheduled or paused campaign."""
+    row = _locked(conn, user_id, campaign_id)
+    if row["status"] not in EDITABLE:
+        raise Conflict(f"a {row['status']} campaign cannot be edited", {"status": row["status"]})
+    values = _check(conn, user_id, data)
+    if values["scheduled_at"] is None and row["status"] != "draft":
+        raise Invalid({"scheduled_at": "a scheduled campaign needs a time"})
+    campaigns.update_campaign(conn, user_id, campaign_id, values)
+    return get_campaign(conn, user_id, campaign_id)
+
+
+def delete_campaign(conn: Connection, user_id: int, campaign_id: int) -> None:
+    """Delete a campaign; its waiting messages are cancelled first."""
+    _locked(conn, user_id, campaign_id)
+    campaigns.cancel_messages(conn, user_id, campaign_id)
+    campaigns.delete_campaign(conn, user_id, campaign_id)
+
+
+def _locked(conn: Connection, user_id: int, campaign_id: int) -> dict[str, Any]:
+    row = campaigns.lock_campaign(conn, user_id, campaign_id)
+    if row is None:
+        raise not_found("campaign", campaign_id)
+    return row
+
+
+def schedule_campaign(conn: Connection, user_id: int, campaign_id: int,
+                      when: datetime | None = None) -> dict[str, Any]:
+    """draft → scheduled (at `when` or the stored scheduled_at)."""
+    row = _locked(conn, user_id, campaign_id)
+    if row["status"] not in ("draft", "scheduled"):
+        raise Conflict(f"a {row['status']} campaign cannot be scheduled",
+                       {"status": row["status"]})
+    if when is None and row["scheduled_at"] is None:
+        raise Invalid({"scheduled_at": "the campaign has no scheduled time: give one"})
+    campaigns.set_status(conn, user_id, campaign_id, "scheduled", when)
+    return get_campaign(conn, user_id, campaign_id)
+
+
+def pause_campaign(conn: Connection, user_id: int, campaign_id: int) -> dict[str, Any]:
+    """scheduled/running → paused; queued messages become held in the same transaction."""
+    row = _locked(conn, user_id, campaign_id)
+    if row["status"] not in ("scheduled", "running", "paused"):
+        raise Conflict(f"a {row['status']} campaign cannot be paused", {"status": row["status"]})
+    campaigns.set_status(conn, user_id, campaign_id, "paused")
+    campaigns.hold_messages(conn, user_id, campaign_id)
+    return get_campaign(conn, user_id, campaign_id)
+
+
+def resume_campaign(conn: Connection, user_id: int, campaign_id: int) -> dict[str, Any]:
+    """paused → running (or scheduled if it never started); held messages are queued again."""
+    row = _locked(conn, user_id, campaign_id)
+    if row["status"] != "paused":
+        raise Conflict(f"a {row['status']} campaign is not paused", {"status": row["status"]})
+    status = "running" if row["started_at"] is not None else "scheduled"
+    campaigns.set_status(conn, user_id, campaign_id, status)
+    campaigns.release_messages(conn, user_id, campaign_id)
+    return get_campaign(conn, user_id, campaign_id)
+
+
+def cancel_campaign(conn: Connection, user_id: int, campaign_id: int) -> dict[str, Any]:
+    """Stop for good: status cancelled, queued and held messages cancelled."""
+    row = _locked(conn, user_id, campaign_id)
+    if row["status"] in ("completed", "cancelled"):
+        raise Conflict(f"the campaign is already {row['status']}", {"status": row["status"]})
+    campaigns.set_status(conn, user_id, campaign_id, "cancelled")
+    campaigns.cancel_messages(conn, user_id, campaign_id)
+    return get_campaign(conn, user_id, campaign_id)
+
+
+STATUSES = ("queued", "held", "sending", "sent", "failed", "cancelled", "expired")
+
+
+def campaign_progress(conn: Connection, user_id: int, campaign_id: int) -> dict[str, Any]:
+    """Audience size, messages by status, pending (not materialised yet) and per device."""
+    campaign = get_campaign(conn, user_id, campaign_id)
+    audience = campaign["audience_size"]
+    if audience is None:
+        audience = campaigns.audience_count(conn, user_id, campaign["niche"],
+                                            campaign["target_status"])
+    totals = dict.fromkeys(STATUSES, 0)
+    per_device: dict[int | None, dict[str, int]] = {}
+    for row in campaigns.message_counts(conn, user_id, campaign_id):
+        totals[row["status"]] += row["n"]
+        device = per_device.setdefault(row["device_id"], dict.fromkeys(STATUSES, 0))
+        device[row["status"]] += row["n"]
+    materialised = sum(totals.values())
+    return {
+        "campaign_id": campaign_id, "status": campaign["status"], "audience_size": audience,
+        **totals, "pending": max(audience - materialised, 0),
+        "devices": [{"device_id": device_id, **counts}
+                    for device_id, counts in sorted(per_device.items(),
+                                                    key=lambda item: item[0] or 0)],
+    }
