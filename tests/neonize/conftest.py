@@ -23,11 +23,21 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.fixture(scope="session")
+def nz_database_url(pg_server_url: str, template_database: str) -> Iterator[str]:
+    """One migrated database shared by this folder's tests (its session store included)."""
+    from tests.conftest import create_database, drop_database
+
+    url = create_database(pg_server_url, template_database)
+    yield url
+    drop_database(pg_server_url, url)
+
+
 @pytest.fixture
-def nz_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Environment of an offline neonize device host on this test's database."""
+def nz_env(nz_database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment of an offline neonize device host on the shared database."""
     env = {
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": nz_database_url,
         "TRANSPORT": "neonize",
         "WHATSAPP_PROXY": f"socks5://127.0.0.1:{closed_port()}",
         "TYPING_SECONDS_PER_CHAR": "0",
@@ -39,11 +49,11 @@ def nz_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]
 
 
 @pytest.fixture
-def factory(nz_env: dict[str, str], database_url: str) -> Iterator:
-    """A NeonizeFactory on the test database, closed after the test."""
+def factory(nz_env: dict[str, str], nz_database_url: str) -> Iterator:
+    """A NeonizeFactory on the shared database, closed after the test."""
     from device_host.transports.neonize_transport import NeonizeFactory
     from dripfleet.settings import load_settings
 
-    made = NeonizeFactory(load_settings(), database_url)
+    made = NeonizeFactory(load_settings(), nz_database_url)
     yield made
     made.close()

@@ -4,7 +4,7 @@ import subprocess
 import sys
 import threading
 
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
 from device_host.transports.base import DeviceInfo
 from device_host.transports.neonize_errors import OfflineError
@@ -37,9 +37,7 @@ def test_session_store_dsn_names_its_own_schema() -> None:
     assert kept == "postgresql://u@db/app?sslmode=require&search_path=whatsmeow"
 
 
-def test_client_on_postgres_store_creates_whatsmeow_tables_in_own_schema(
-    factory, engine: Engine
-) -> None:
+def test_client_on_postgres_store_creates_whatsmeow_tables_in_own_schema(factory) -> None:
     events: list = []
     session = factory.open(DeviceInfo(device_id=1, user_id=1, name="d1", pairing_mode="qr"))
     try:
@@ -50,7 +48,7 @@ def test_client_on_postgres_store_creates_whatsmeow_tables_in_own_schema(
         raise AssertionError("a client dialling through a closed proxy must be offline")
     assert "offline: WhatsApp is unreachable" in str(offline)
     assert session.client_uuid and len(session.client_uuid) == 32
-    with engine.begin() as conn:
+    with factory.engine.begin() as conn:
         tables = set(conn.execute(text(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"
         ), {"s": SESSION_SCHEMA}).scalars())

@@ -1,0 +1,118 @@
+"""Acceptance 3: the exceptions neonize really raises offline → offline / transient; no crash."""
+
+import threading
+import time
+import uuid
+
+from sqlalchemy import text
+
+from device_host.transports.base import DeviceInfo, TransientError
+from device_host.transports.neonize_errors import OfflineError, classify
+
+
+def _raw_client(factory):
+    from neonize.client import NewClient
+
+    return NewClient(factory.store_dsn, uuid=uuid.uuid4().hex, new_device=True)
+
+
+def test_dial_failure_is_offline_with_a_readable_error(factory) -> None:
+    from neonize.client import ProxySettings
+    from neonize.exc import NeonizeError
+
+    client = _raw_client(factory)
+    try:
+        client.connect(ProxySettings(proxy_address=factory.settings.whatsapp_proxy))
+    except NeonizeError as error:
+        raised = error
+    else:
+        raise AssertionError("connect through a closed proxy must fail")
+    finally:
+        client.stop()
+    assert "failed to dial whatsapp web websocket" in str(raised)
+    mapped = classify(raised, "connect")
+    assert isinstance(mapped, OfflineError) and isinstance(mapped, TransientError)
+    assert mapped.device_status == "offline"
+    assert str(mapped).startswith("offline: WhatsApp is unreachable from this host")
+
+
+def test_send_and_check_before_connect_are_transient(factory) -> None:
+    from neonize.exc import IsOnWhatsAppError, SendMessageError
+    from neonize.utils import build_jid
+
+    client = _raw_client(factory)
+    try:
+        client.send_message(build_jid("60123456789"), "hello")
+    except SendMessageError as error:
+        send_error = error
+    else:
+        raise AssertionError("a send before connect must fail")
+    try:
+        client.is_on_whatsapp("+60123456789")
+    except IsOnWhatsAppError as error:
+        check_error = error
+    else:
+        raise AssertionError("a check before connect must fail")
+    for error in (send_error, check_error):
+        mapped = classify(error, "send")
+        assert type(mapped) is TransientError, (error, mapped)
+        assert "not connected" in str(mapped)
+
+
+def test_transport_calls_on_a_session_that_is_not_running_are_transient(factory) -> None:
+    session = factory.open(DeviceInfo(device_id=21, user_id=1, name="idle"))
+    for call in (lambda: session.send_text("+60123456789", "hi"),
+                 lambda: session.is_on_whatsapp("+60123456789"),
+                 lambda: session.send_document("+60123456789", b"%PDF-1.4", "a.pdf")):
+        try:
+            call()
+        except TransientError as error:
+            assert "session is not running" in str(error)
+        else:
+            raise AssertionError("a call on a session that never started must fail")
+    session.stop()
+    session.stop()  # stopping twice is harmless
+
+
+def test_offline_device_host_keeps_running_and_retries(
+    nz_env, nz_database_url: str, monkeypatch
+) -> None:
+    from dataclasses import replace
+
+    from device_host.transports.neonize_transport import NeonizeFactory
+    from device_host.worker import Worker
+    from dripfleet.database import get_engine
+    from dripfleet.settings import load_settings
+
+    monkeypatch.setenv("HEALTH_CHECK_SECONDS", "0.3")
+    settings = replace(load_settings(), device_start_failure_limit=50)
+    engine = get_engine(nz_database_url)
+    with engine.begin() as conn:
+        user = conn.execute(text(
+            "INSERT INTO users (email, name, password_hash) VALUES (:e, 'n', 'x') RETURNING id"),
+            {"e": f"{uuid.uuid4().hex}@example.com"}).scalar_one()
+        devices = [conn.execute(text(
+            "INSERT INTO devices (user_id, name, status) VALUES (:u, :n, 'online') RETURNING id"),
+            {"u": user, "n": f"nz{n}"}).scalar_one() for n in range(3)]
+    worker = Worker(settings, nz_database_url, "test/nz-offline", 10, 4,
+                    factory=NeonizeFactory(settings, nz_database_url))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with engine.begin() as conn:
+                rows = conn.execute(text(
+                    "SELECT start_failures, last_error FROM devices WHERE id = ANY(:ids)"),
+                    {"ids": devices}).all()
+            if all(r.start_failures >= 2 for r in rows) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert thread.is_alive(), "the device host died"
+        for failures, error in rows:
+            assert failures >= 2, rows  # retried with backoff, not given up
+            assert error.startswith("offline: WhatsApp is unreachable from this host"), error
+    finally:
+        worker.request_stop()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
