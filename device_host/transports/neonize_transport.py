@@ -116,9 +116,10 @@ def _stored_jid(text: str) -> Any:
 class NeonizeFactory:
     """Per worker process: the session store, the is-on-WhatsApp cache, the live sessions."""
 
-    def __init__(self, settings: Settings, database_url: str) -> None:
+    def __init__(self, settings: Settings, database_url: str, store: str | None = None) -> None:
         self.settings = settings
-        self.store_dsn = session_store_dsn(database_url)
+        # store: another neonize session store (a SQLite path) for experiments; default PostgreSQL
+        self.store_dsn = store or session_store_dsn(database_url)
         self.engine = get_engine(database_url, pool_size=1)
         load_neonize()
         missing = ffmpeg_missing()
