@@ -47,7 +47,8 @@ def logout():
 @bp.output(User)
 def me():
     """The signed-in user."""
-    return auth.current_user()
+    with db.transaction() as conn:
+        return accounts.profile(conn, auth.current_user_id())
 
 
 @bp.post("/tokens")

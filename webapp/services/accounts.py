@@ -37,6 +37,14 @@ def login(conn: Connection, email: str, password: str) -> dict[str, Any]:
     return user
 
 
+def profile(conn: Connection, user_id: int) -> dict[str, Any]:
+    """The user's own record (no password hash)."""
+    user = users.get_user(conn, user_id)
+    if user is None:
+        raise not_found("user", user_id)
+    return user
+
+
 def create_token(conn: Connection, user_id: int, name: str = "") -> dict[str, Any]:
     """A new API token; the returned dict's `token` is the only time the secret is shown."""
     token, row = users.create_token(conn, user_id, name)
