@@ -3,13 +3,14 @@
 from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import Connection
 from werkzeug.wrappers import Response
 
 from dripfleet import templates
 from webapp import db
 from webapp.pages import access, media_upload
 from webapp.schemas.sequences import SequenceIn, StepIn
-from webapp.services import sequences
+from webapp.services import leads, sequences
 
 bp = access.blueprint("pages_sequences", __name__)
 SEQUENCE_FIELDS = ("name", "description", "niche", "target_status", "timezone")
@@ -46,7 +47,7 @@ def detail(sequence_id: int) -> str:
         sequence = sequences.get_sequence(conn, uid, sequence_id)
         contacts = sequences.list_contacts(conn, uid, sequence_id, limit=200)
         logs = sequences.list_logs(conn, uid, sequence_id, limit=50)
-    sample = _sample_lead(contacts)
+        sample = _sample_lead(conn, uid, contacts)
     for step in sequence["steps"]:
         step["preview"] = _preview(step, sample, sequence_id)
     return render_template("sequences/detail.html", sequence=sequence, contacts=contacts,
@@ -169,10 +170,13 @@ def _total_days(sequence: dict[str, Any]) -> int:
     return max((s["day"] for s in sequence["steps"]), default=0)
 
 
-def _sample_lead(contacts: list[dict[str, Any]]) -> dict[str, Any]:
-    if contacts:
-        return {"name": contacts[0]["name"], "phone": contacts[0]["phone"], "attributes": {}}
-    return SAMPLE_LEAD
+def _sample_lead(conn: Connection, user_id: int,
+                 contacts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first contact's lead (with its CSV columns), else a made-up one."""
+    if not contacts:
+        return SAMPLE_LEAD
+    lead = leads.get_lead(conn, user_id, contacts[0]["lead_id"])
+    return {"name": lead["name"], "phone": lead["phone"], "attributes": lead["attributes"]}
 
 
 def _preview(step: dict[str, Any], lead: dict[str, Any], sequence_id: int) -> str:
