@@ -8,13 +8,15 @@ blocks until stop(), so it runs on its own thread; every call into the Go librar
 process-wide readers/writer lock (neonize_lock) because the Go side's maps are unsynchronised.
 """
 
-import gc
+import io
 import logging
+import os
+import shlex
 import shutil
+import subprocess
 import threading
 import time
 import uuid
-import warnings
 import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -62,14 +64,15 @@ def load_neonize() -> Any:
     """Import neonize (once) and give logging back to the application."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    with warnings.catch_warnings():
-        # its import leaves helper processes (library lookups) unreaped: reap them quietly here
-        warnings.simplefilter("ignore", ResourceWarning)
+    # neonize's platform probe runs `os.popen("uname -a").read()` at import and never closes the
+    # pipe nor reaps the child (ResourceWarnings later, errors under pytest): run it properly
+    popen, os.popen = os.popen, _popen_read
+    try:
         import neonize.client  # noqa: F401 - the import itself loads the Go library
         import neonize.events  # noqa: F401
         import neonize.utils  # noqa: F401
-
-        gc.collect()
+    finally:
+        os.popen = popen
 
     # neonize calls logging.basicConfig(level=INFO) at import: undo what it added
     for handler in list(root.handlers):
@@ -77,6 +80,12 @@ def load_neonize() -> Any:
             root.removeHandler(handler)
     root.setLevel(level)
     return neonize
+
+
+def _popen_read(command: str, mode: str = "r", buffering: int = -1) -> io.StringIO:
+    """os.popen for reading, finished at once: the command's output as a file."""
+    run = subprocess.run(shlex.split(command), capture_output=True, text=True, check=False)
+    return io.StringIO(run.stdout)
 
 
 def session_store_dsn(database_url: str, schema: str = SESSION_SCHEMA) -> str:
