@@ -123,6 +123,7 @@ class Worker:
         self.sender = ThreadPoolExecutor(self.pool_size, thread_name_prefix="send")
         self.control = ThreadPoolExecutor(4, thread_name_prefix="session")
         self.in_flight: dict[int, Future] = {}  # message id -> future
+        self.sending_device: dict[int, DeviceState] = {}  # message id -> its device
         self._notified: set[int] = set()
         self._notified_all = False
         self._lease_due = True
@@ -458,6 +459,7 @@ class Worker:
                 continue  # cancelled (opted-out lead): the device looks again at once
             state = self.devices[row["device_id"]]
             state.in_flight = row["id"]
+            self.sending_device[row["id"]] = state
             future = self.sender.submit(self._send, state.session, row)
             self.in_flight[row["id"]] = future
             future.add_done_callback(self._sent)
@@ -565,14 +567,10 @@ class Worker:
             )
         now = time.monotonic()
         by_message = {row["id"]: row for row in rows}
-        device_of = {}
-        for state in self.devices.values():
-            if state.in_flight is not None:
-                device_of[state.in_flight] = state
         fatal: list[tuple[DeviceState, str, str]] = []
         for outcome, fatal_status in batch:
             self.in_flight.pop(outcome.message_id, None)
-            state = device_of.get(outcome.message_id)
+            state = self.sending_device.pop(outcome.message_id, None)
             if state is None:
                 continue
             state.in_flight = None

@@ -50,9 +50,11 @@ WHERE id = :device_id AND lease_owner = :owner
 RETURNING id
 
 -- name: device_connected
--- The session is up: the device is usable again.
+-- The session is up: the device is usable again. Rows already online with no failures are left
+-- alone (no write, no devices notification).
 UPDATE devices SET status = 'online', start_failures = 0, updated_at = now()
-WHERE id = :device_id AND lease_owner = :owner AND status IN ('online', 'offline')
+WHERE id = :device_id AND lease_owner = :owner
+  AND (status = 'offline' OR (status = 'online' AND start_failures > 0))
 RETURNING id
 
 -- name: device_start_failed
