@@ -1,5 +1,9 @@
 """Sequence enrolment: matching leads become active contacts with their first due time.
 
+Incremental: a tick looks only at the leads changed since the sequence's last scan (a trigger
+keeps leads.updated_at current, migration 0021); a new or edited sequence, or an hour since the last
+full scan, gets a full scan.
+
 First due times follow the kernel's DST rules (dripfleet.local_time.first_due_at): every contact
 enrolled by one tick shares the tick's instant, so there is one computation per sequence and the
 enrolment itself is a single set-based INSERT ... SELECT.
@@ -13,7 +17,8 @@ from dripfleet.local_time import first_due_at
 from dripfleet.queries import queries
 
 queries.require(
-    "active_sequences_first_step", "enrol_matching_leads", "contacts_missing_due", "set_contact_due"
+    "active_sequences_first_step", "enrol_matching_leads", "mark_enrolment_scans",
+    "contacts_missing_due", "set_contact_due",
 )
 
 MISSING_DUE_BATCH = 10_000
@@ -29,9 +34,15 @@ def enrol_matching_leads(engine: Engine, now: datetime) -> dict[int, int]:
         rows = conn.execute(
             queries.text("enrol_matching_leads"),
             {"sequence_ids": [s.sequence_id for s in sequences], "first_due": first_due,
-             "now": now},
+             "scan_from": [s.scan_from for s in sequences], "now": now},
         )
-        return {r.sequence_id: int(r.enrolled) for r in rows}
+        enrolled = {r.sequence_id: int(r.enrolled) for r in rows}
+        conn.execute(
+            queries.text("mark_enrolment_scans"),
+            {"sequence_ids": [s.sequence_id for s in sequences],
+             "full_scan": [s.scan_from is None for s in sequences]},
+        )
+        return enrolled
 
 
 def fill_missing_due(engine: Engine) -> int:

@@ -21,7 +21,7 @@ from dripfleet.stores.device_choice import BUFFER_FULL, NO_USABLE_DEVICE, load_c
 from dripfleet.stores.rendering import render_or_problem
 
 queries.require(
-    "complete_contacts_without_steps", "opt_out_due_contacts", "due_contact_ids",
+    "close_contacts", "due_contact_ids",
     "lock_due_contacts", "insert_staged_sequence_messages", "skip_staged_sequence_steps",
     "set_sequence_errors",
 )
@@ -57,12 +57,6 @@ def materialise_sequence_messages(
     """Queue the due step of every due contact (as of `now`) that fits in the device buffers."""
     started = time.perf_counter()
     tick = SequenceTick()
-    with engine.begin() as conn:
-        params = {"now": now}
-        tick.completed_without_steps = conn.execute(
-            queries.text("complete_contacts_without_steps"), params
-        ).rowcount
-        tick.opted_out = conn.execute(queries.text("opt_out_due_contacts"), params).rowcount
     with engine.connect() as conn:
         ids = conn.execute(
             queries.text("due_contact_ids"), {"now": now, "limit": max_contacts}
@@ -85,6 +79,8 @@ def _batch(
         )
         # object dtype keeps ints as ints and NULL as None (no NaN floats)
         frame = pd.DataFrame(result.all(), columns=list(result.keys()), dtype=object)
+        if len(frame) < len(contact_ids):
+            _close(conn, sorted(set(contact_ids) - set(frame["contact_id"])), now, tick)
         if frame.empty:
             return
         tick.batches += 1
@@ -137,6 +133,17 @@ def _batch(
         tick.per_sequence[by_job[job_id]]["queued"] += count
         tick.queued += count
     tick.skipped += skipped
+
+
+def _close(conn, contact_ids: list[int], now: datetime, tick: SequenceTick) -> None:
+    """Contacts that cannot get a step: opted out, or no step left (locked ones are skipped)."""
+    closed = Counter(
+        conn.execute(
+            queries.text("close_contacts"), {"contact_ids": contact_ids, "now": now}
+        ).scalars()
+    )
+    tick.opted_out += closed["opted_out"]
+    tick.completed_without_steps += closed["completed"]
 
 
 def _schedule(frame: pd.DataFrame, now: datetime) -> None:

@@ -1,20 +1,26 @@
--- name: complete_contacts_without_steps
--- Due contacts with no step after their current day (steps removed) are completed.
+-- name: close_contacts
+-- Contacts of a batch that the lock query did not return because they cannot get a step: the lead
+-- opted out (-> opted_out) or no step follows their current day (-> completed). Only rows still
+-- active and due are touched; rows another tick holds are simply not matched by these conditions
+-- once that tick has advanced them.
+WITH closing AS (
+    SELECT sc.id,
+           CASE WHEN l.opted_out_at IS NOT NULL THEN 'opted_out' ELSE 'completed' END AS status
+    FROM sequence_contacts sc
+    JOIN leads l ON l.id = sc.lead_id
+    WHERE sc.id = ANY(CAST(:contact_ids AS bigint[]))
+      AND sc.status = 'active' AND sc.next_due_at <= :now
+      AND (l.opted_out_at IS NOT NULL OR NOT EXISTS (
+          SELECT 1 FROM sequence_steps st
+          WHERE st.sequence_id = sc.sequence_id AND st.day > sc.current_day))
+    FOR UPDATE OF sc SKIP LOCKED
+)
 UPDATE sequence_contacts sc
-SET status = 'completed', completed_at = :now, next_due_at = NULL, updated_at = now()
-WHERE sc.status = 'active' AND sc.next_due_at <= :now
-  AND NOT EXISTS (
-      SELECT 1 FROM sequence_steps st
-      WHERE st.sequence_id = sc.sequence_id AND st.day > sc.current_day
-  )
-
--- name: opt_out_due_contacts
--- Due contacts whose lead opted out stop here: nothing more is queued for them.
-UPDATE sequence_contacts sc
-SET status = 'opted_out', next_due_at = NULL, updated_at = now()
-FROM leads l
-WHERE l.id = sc.lead_id AND l.opted_out_at IS NOT NULL
-  AND sc.status = 'active' AND sc.next_due_at <= :now
+SET status = closing.status, next_due_at = NULL, updated_at = now(),
+    completed_at = CASE WHEN closing.status = 'completed' THEN CAST(:now AS timestamptz) END
+FROM closing
+WHERE sc.id = closing.id
+RETURNING sc.status
 
 -- name: due_contact_ids
 -- Due contacts of active sequences, oldest due first (walks sequence_contacts_due_idx).

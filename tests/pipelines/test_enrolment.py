@@ -104,3 +104,24 @@ def test_rendering_and_a_template_problem_skips_only_that_message(world, tick):
     metadata = result.asset_materializations_for_node("sequence_messages")[0].metadata
     assert metadata["skipped_template_problem"].value == 1
     assert "nosuchfilter" in metadata["template_problems"].value
+
+
+def test_leads_changed_or_added_after_a_scan_are_enrolled_on_a_later_tick(world, tick):
+    user = world.user()
+    world.device(user)
+    seq = world.sequence(user, niche="yoga", target_status="customer")
+    retagged = world.lead(user, ["cooking"], target_status="customer")
+    promoted = world.lead(user, ["yoga"], target_status="prospect")
+    tick(NOW)
+    assert enrolled(world, seq) == set()
+    world.sql("UPDATE leads SET niches = ARRAY['cooking', 'yoga'] WHERE id = :l", l=retagged)
+    world.sql("UPDATE leads SET target_status = 'customer' WHERE id = :l", l=promoted)
+    added = world.lead(user, ["yoga"], target_status="customer")
+    tick(NOW.replace(minute=1))
+    assert enrolled(world, seq) == {retagged, promoted, added}
+    # a sequence whose niche changes gets a full scan of its user's leads
+    cooking_only = world.lead(user, ["cooking"], target_status="customer")
+    world.sql("UPDATE leads SET updated_at = now() - interval '1 day'")
+    world.sql("UPDATE sequences SET niche = 'cooking' WHERE id = :s", s=seq)
+    tick(NOW.replace(minute=2))
+    assert cooking_only in enrolled(world, seq)
