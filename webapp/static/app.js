@@ -165,3 +165,22 @@ dripfleet.live["#pairing"] = (section) => {
     return p.status === "pairing" || section.dataset.status === "pairing";
   });
 };
+
+// queue monitor: the broadcast jobs' totals and bars
+dripfleet.live["#queue-jobs"] = (tbody) => {
+  dripfleet.poll(3000, async () => {
+    const body = await dripfleet.getJSON(tbody.dataset.url);
+    if (!body) return true;
+    for (const job of body.items || []) {
+      const tr = tbody.querySelector(`tr[data-job="${job.id}"]`);
+      if (!tr) continue;  // a new batch: it shows on the next visit
+      for (const cell of tr.querySelectorAll("[data-field]")) {
+        dripfleet.text(cell, job[cell.dataset.field]);
+      }
+      const pct = (n) => (job.total_count ? Math.min(100, Math.round((100 * n) / job.total_count)) : 0);
+      tr.querySelector(".bar .sent").style.width = `${pct(job.sent_count)}%`;
+      tr.querySelector(".bar .failed").style.width = `${pct(job.failed_count)}%`;
+    }
+    return true;
+  });
+};
