@@ -1,0 +1,58 @@
+"""The sending store on a real database: failover target choice, opt-out bookkeeping, rescue."""
+
+from dripfleet.stores import sending
+
+
+def test_failover_moves_unpinned_to_the_usable_device_with_fewest_queued(fleet, engine):
+    user = fleet.user()
+    gone = fleet.device(user, status="logged_out")
+    busy = fleet.device(user)
+    idle = fleet.device(user)
+    fleet.device(user, status="disabled")  # not usable: never a target
+    fleet.queue(user, busy, 3)
+    unpinned = fleet.queue(user, gone, 4)
+    held = fleet.queue(user, gone, 1, status="held")
+    pinned = fleet.queue(user, gone, 2, pinned=True)
+    with engine.begin() as conn:
+        assert sending.failover_messages(conn, None) == 5
+    rows = dict(fleet.sql("SELECT id, device_id FROM message_queue"))
+    assert {rows[m] for m in unpinned + held} == {idle}
+    assert {rows[m] for m in pinned} == {gone}
+
+
+def test_opt_out_cancels_messages_and_stops_sequences_with_logs(fleet, engine):
+    user = fleet.user()
+    device = fleet.device(user)
+    lead = fleet.lead(user)
+    seq = fleet.sql("INSERT INTO sequences (user_id, name, niche, status) VALUES"
+                    " (:u, 's', 'yoga', 'active') RETURNING id", u=user)[0][0]
+    contact = fleet.sql("INSERT INTO sequence_contacts (user_id, sequence_id, lead_id) VALUES"
+                        " (:u, :s, :l) RETURNING id", u=user, s=seq, l=lead[0])[0][0]
+    message = fleet.queue(user, device, lead=lead)[0]
+    fleet.sql("INSERT INTO sequence_logs (user_id, sequence_id, contact_id, day, message_id)"
+              " VALUES (:u, :s, :c, 1, :m)", u=user, s=seq, c=contact, m=message)
+    with engine.begin() as conn:
+        assert sending.opt_out_lead(conn, user, lead[1]) == {"leads": 1, "cancelled": 1}
+    assert fleet.sql("SELECT status FROM message_queue WHERE id = :m", m=message)[0][0] == (
+        "cancelled")
+    assert fleet.sql("SELECT status FROM sequence_contacts WHERE id = :c", c=contact)[0][0] == (
+        "opted_out")
+    assert fleet.sql("SELECT status, error FROM sequence_logs")[0] == ("skipped", "lead opted out")
+    assert fleet.sql("SELECT cancelled_count FROM broadcast_jobs")[0][0] == 1
+
+
+def test_rescue_requeues_expired_and_fails_spent_messages(fleet, engine):
+    user = fleet.user()
+    device = fleet.device(user, min_delay=5, max_delay=5)
+    fresh, spent = fleet.queue(user, device, 2)
+    fleet.sql("UPDATE message_queue SET status = 'sending', lease_owner = 'dead',"
+              " lease_until = now() - interval '1 second', attempts = CASE WHEN id = :s"
+              " THEN 3 ELSE 1 END", s=spent)
+    with engine.begin() as conn:
+        assert sending.rescue_messages(conn) == {"queued": 1, "failed": 1}
+    rows = dict(fleet.sql("SELECT id, status FROM message_queue"))
+    assert rows == {fresh: "queued", spent: "failed"}
+    assert fleet.sql("SELECT failed_count FROM broadcast_jobs")[0][0] == 1
+    # the device waits a fresh delay: the dead sender may have just delivered
+    assert fleet.sql("SELECT next_send_at > now() + interval '4 seconds' FROM devices"
+                     " WHERE id = :d", d=device)[0][0]
