@@ -37,10 +37,11 @@ class NoLock:
         pass
 
 
-def one_client(n: int, folder: str, settings: Settings, outcomes: list[str]) -> None:
+def one_client(n: int, folder: str, settings: Settings, outcomes: list[str],
+               postgres: str | None = None) -> None:
     """Construct, connect offline, send while connecting, and stop one device's client."""
-    factory = NeonizeFactory(settings, "postgresql://unused@127.0.0.1/unused",
-                             store=os.path.join(folder, f"s{n}.db"))
+    factory = NeonizeFactory(settings, postgres or "postgresql://unused@127.0.0.1/unused",
+                             store=None if postgres else os.path.join(folder, f"s{n}.db"))
     session = factory.open(DeviceInfo(device_id=n, user_id=1, name=f"d{n}"))
     session.client = session._new_client()
     connect = threading.Thread(target=session._connect_once, args=(session.client,))
@@ -58,7 +59,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=120)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--proxy", required=True, help="a closed socks5:// address")
+    parser.add_argument("--proxy", help="a closed socks5:// address (default: dial directly)")
+    parser.add_argument("--postgres", help="a database URL for PostgreSQL session stores"
+                        " (default: one SQLite store per client); needs max_connections > threads")
     parser.add_argument("--no-lock", action="store_true")
     args = parser.parse_args()
     if args.no_lock:
@@ -70,7 +73,8 @@ def main() -> None:
     started = time.monotonic()
     for round_ in range(args.rounds):
         outcomes: list[str] = []
-        threads = [threading.Thread(target=one_client, args=(n, folder, settings, outcomes))
+        threads = [threading.Thread(target=one_client,
+                                    args=(n, folder, settings, outcomes, args.postgres))
                    for n in range(args.threads)]
         for thread in threads:
             thread.start()
