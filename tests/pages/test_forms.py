@@ -86,6 +86,16 @@ def test_device_and_campaign_forms(make_user_client, engine: Engine):
     assert scalar(engine, "SELECT status || ' ' || pairing_mode || ' ' || pairing_phone "
                           "FROM devices") == "pairing code +60123456789"
 
+    # a sequence pinned to the device keeps its pin when its settings are saved
+    response = client.post("/sequences", data={"name": "Pinned", "niche": "yoga",
+                                                "pinned_device_id": str(device_id)})
+    sequence_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    client.post(f"/sequences/{sequence_id}/settings", data={
+        "name": "Pinned 2", "niche": "yoga", "pinned_device_id": str(device_id)})
+    assert scalar(engine, "SELECT name || ' ' || pinned_device_id FROM sequences") == \
+        f"Pinned 2 {device_id}"
+    assert 'selected>Phone 1' in client.get(f"/sequences/{sequence_id}").get_data(as_text=True)
+
     response = client.post("/campaigns", data={
         "title": "Promo", "niche": "fitness", "target_status": "all", "date": "2030-01-15",
         "time": "09:00", "timezone": "Asia/Kuala_Lumpur", "message_type": "text", "body": ""},

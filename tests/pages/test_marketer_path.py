@@ -123,6 +123,10 @@ def test_marketer_whole_path(page, served, database_url, engine: Engine, device_
     expect(page.locator("tr.lead")).to_have_count(GOOD_LEADS)
     expect(page.locator("tr.lead").first).to_contain_text("fitness")
     screenshot(page, "leads")
+    with page.expect_download() as download:
+        page.click("text=Export CSV")
+    exported = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert all(f"+6012345000{n}" in exported for n in range(1, GOOD_LEADS + 1))
 
     # -- a sequence with two steps, started
     page.goto("/sequences")

@@ -7,6 +7,7 @@ from sqlalchemy import Connection
 from werkzeug.wrappers import Response
 
 from dripfleet import templates
+from dripfleet.stores import monitoring
 from webapp import db
 from webapp.pages import access, media_upload
 from webapp.schemas.sequences import SequenceIn, StepIn
@@ -25,7 +26,8 @@ def index() -> str:
     """Every sequence with status, niche, steps and contacts; the form for a new one."""
     with db.transaction() as conn:
         items = sequences.list_sequences(conn, access.user_id(), limit=500)
-    return render_template("sequences/index.html", sequences=items)
+        devices = _devices(conn, access.user_id())
+    return render_template("sequences/index.html", sequences=items, devices=devices)
 
 
 @bp.post("/sequences")
@@ -48,10 +50,12 @@ def detail(sequence_id: int) -> str:
         contacts = sequences.list_contacts(conn, uid, sequence_id, limit=200)
         logs = sequences.list_logs(conn, uid, sequence_id, limit=50)
         sample = _sample_lead(conn, uid, contacts)
+        devices = _devices(conn, uid)
     for step in sequence["steps"]:
         step["preview"] = _preview(step, sample, sequence_id)
     return render_template("sequences/detail.html", sequence=sequence, contacts=contacts,
-                           logs=logs, sample=sample, total_days=_total_days(sequence))
+                           logs=logs, sample=sample, total_days=_total_days(sequence),
+                           devices=devices)
 
 
 @bp.post("/sequences/<int:sequence_id>/steps")
@@ -128,6 +132,12 @@ def delete(sequence_id: int) -> Response:
         sequences.delete_sequence(conn, access.user_id(), sequence_id)
     flash("Sequence deleted.", "ok")
     return redirect(url_for(".index"))
+
+
+def _devices(conn: Connection, user_id: int) -> list[dict[str, Any]]:
+    """The user's devices for the "send from" choice."""
+    return [{"id": row["device_id"], "name": row["name"], "status": row["status"]}
+            for row in monitoring.queue_stats(conn, user_id)]
 
 
 def _sequence_form(values: dict[str, str]) -> dict[str, Any]:
