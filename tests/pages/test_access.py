@@ -143,3 +143,10 @@ def _alice_id(engine: Engine) -> int:
 
     with engine.begin() as conn:
         return users.find_by_email(conn, "alice@example.com")["id"]
+
+
+def test_pages_stay_out_of_the_api_document(client):
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    paths = response.get_json()["paths"]
+    assert not [path for path in paths if path.startswith(("/sequences", "/devices", "/login"))]

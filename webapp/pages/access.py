@@ -25,6 +25,9 @@ from webapp.services.errors import NotFound, ServiceError
 def blueprint(name: str, import_name: str, public: bool = False) -> Blueprint:
     """A page blueprint: loads the session user, sends strangers to login, checks CSRF on posts."""
     bp = Blueprint(name, import_name)
+    # pages are not API operations: APIFlask reads this flag on every blueprint with a
+    # before_request function while it builds /api/openapi.json
+    bp.enable_openapi = False  # type: ignore[attr-defined]
 
     @bp.before_request
     def load_user() -> Response | None:
