@@ -27,3 +27,24 @@ def test_a_number_known_not_on_whatsapp_fails_permanently_without_a_call(factory
         session.send_text("+60100000043", "hello")
     assert factory.cached_on_whatsapp("+60100000043") is None
     assert factory.cached_on_whatsapp("+60100000042") is False
+
+
+def test_pairing_deadline_stops_the_client_with_a_clear_reason(factory) -> None:
+    from device_host.transports.base import Disconnected
+
+    got: list = []
+    session = factory.open(DeviceInfo(device_id=43, user_id=1, name="p", pairing_mode="qr"))
+    session._on_event = got.append
+    session.client = session._new_client()
+    session._pairing_timed_out()
+    assert got == [Disconnected(43, "pairing timed out")]
+    assert session.client is None and session._stopped.is_set()
+    # once paired, the deadline does nothing
+    paired: list = []
+    done = factory.open(DeviceInfo(device_id=44, user_id=1, name="q", pairing_mode="qr"))
+    done._on_event = paired.append
+    done.client = done._new_client()
+    done._paired.set()
+    done._pairing_timed_out()
+    assert paired == [] and done.client is not None
+    done.stop()
