@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import phonenumbers
-from phonenumbers import PhoneMetadata, PhoneNumber
+from phonenumbers import PhoneMetadata
 from sqlalchemy import Connection
 
 from dripfleet import niches as niche_rules
@@ -149,87 +149,149 @@ def read_lead_csv(data: bytes) -> tuple[pd.DataFrame, dict[str, str], list[dict[
 
 
 # --- phones, fast and exact ---------------------------------------------------------------------
+# normalize_phone costs ~60 µs a number (mostly phonenumbers.parse and its validity check), a
+# minute per million rows. The common shapes are decided here straight from libphonenumber's
+# metadata with the same rules (type patterns compiled once per region and length); whatever is
+# not certain falls back to the kernel, and a test checks both agree.
 
 _SEPARATORS = r"[\s.\-()/\u00a0\u200b\u2010-\u2015]+"
 _E164ISH = re.compile(r"^\+([1-9]\d{6,16})$")
 _LOCAL = re.compile(r"^0([1-9]\d{5,15})$")
+_BARE = re.compile(r"^[1-9]\d{7,16}$")
+_TYPE_DESCS = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager",
+               "uan", "voicemail", "fixed_line", "mobile")
 
 
-def _national_prefix_pattern(region: str) -> re.Pattern[str] | None:
-    meta = PhoneMetadata.metadata_for_region(region)
-    pattern = meta.national_prefix_for_parsing or meta.national_prefix if meta else None
-    return re.compile(pattern) if pattern else None
+class _RegionRules:
+    """Validity and trunk-prefix rules of one region, as phonenumbers applies them."""
+
+    def __init__(self, region: str) -> None:
+        meta = PhoneMetadata.metadata_for_region(region)
+        self.meta = meta
+        self.country_code = meta.country_code
+        general = meta.general_desc
+        self.general = re.compile(general.national_number_pattern or "(?!)")
+        self.general_lengths = set(general.possible_length or ())
+        prefix = meta.national_prefix_for_parsing or None
+        self.prefix = re.compile(prefix) if prefix else None
+        self.descs = [getattr(meta, name) for name in _TYPE_DESCS]
+        self._by_length: dict[int, re.Pattern[str]] = {}
+
+    def _types(self, length: int) -> re.Pattern[str]:
+        pattern = self._by_length.get(length)
+        if pattern is None:
+            parts = [f"(?:{d.national_number_pattern})" for d in self.descs
+                     if d is not None and d.national_number_pattern
+                     and (not d.possible_length or length in d.possible_length)]
+            pattern = re.compile("|".join(parts) or "(?!)")
+            self._by_length[length] = pattern
+        return pattern
+
+    def valid(self, national: str) -> bool:
+        """phonenumbers.is_valid_number for this region's (sole) country code."""
+        if self.general_lengths and len(national) not in self.general_lengths:
+            return False
+        if not self.general.fullmatch(national):
+            return False
+        return self._types(len(national)).fullmatch(national) is not None
+
+
+_rules: dict[str, _RegionRules | None] = {}
+
+
+def _rules_for_code(code: int) -> "_RegionRules | None":
+    """Rules when the country code belongs to exactly one geographic region, else None."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code)
+    if not regions or len(regions) != 1 or regions[0] == "001":
+        return None
+    return _rules_for_region(regions[0])
+
+
+def _rules_for_region(region: str) -> "_RegionRules | None":
+    if region not in _rules:
+        _rules[region] = (_RegionRules(region)
+                          if PhoneMetadata.metadata_for_region(region) else None)
+    return _rules[region]
 
 
 def _fast_international(digits: str) -> str | None:
     """'+CCNSN' when phonenumbers would parse it as exactly that and it is valid; else None."""
     for size in (1, 2, 3):
         code = int(digits[:size])
-        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code)
-        if regions:
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
             break
     else:
         return None
     national = digits[size:]
-    if not national or national[0] == "0":
-        return None  # leading zeros (Italy …) take the slow, exact path
-    prefix = _prefix_cache.get(regions[0], False)
-    if prefix is False:
-        prefix = _prefix_cache[regions[0]] = _national_prefix_pattern(regions[0])
-    if prefix is not None and prefix.match(national):
+    rules = _rules_for_code(code)
+    if rules is None or not national or national[0] == "0":
+        return None  # shared codes (+1, +7, +44 …) and leading zeros take the exact slow path
+    if rules.prefix is not None and rules.prefix.match(national):
         return None  # parse() might strip a trunk prefix here: let it decide
-    number = PhoneNumber(country_code=code, national_number=int(national))
-    return "+" + digits if phonenumbers.is_valid_number(number) else None
-
-
-_prefix_cache: dict[str, Any] = {}
+    return "+" + digits if rules.valid(national) else None
 
 
 def _fast_local(national: str, region: str) -> str | None:
-    """'0NSN' in a region whose trunk prefix is '0': valid 'NSN' is what parse() returns."""
-    meta = PhoneMetadata.metadata_for_region(region)
-    if meta is None or meta.national_prefix != "0" or meta.national_prefix_for_parsing not in \
-            (None, "0"):
+    """'0NSN' in a region whose trunk prefix is '0': a valid NSN is what parse() returns."""
+    rules = _rules_for_region(region)
+    if rules is None or rules.meta.national_prefix != "0" or \
+            rules.meta.national_prefix_for_parsing not in (None, "0") or \
+            _rules_for_code(rules.country_code) is None:
         return None
-    number = PhoneNumber(country_code=meta.country_code, national_number=int(national))
-    if phonenumbers.is_valid_number(number):
-        return f"+{meta.country_code}{national}"
+    if rules.valid(national):
+        return f"+{rules.country_code}{national}"
+    return None
+
+
+def _fast_bare(digits: str, region: str) -> str | None:
+    """'CCNSN' without '+': parse() strips the code when the whole is no national number."""
+    rules = _rules_for_region(region)
+    if rules is None or _rules_for_code(rules.country_code) is None:
+        return None
+    code = str(rules.country_code)
+    if not digits.startswith(code) or rules.general.fullmatch(digits):
+        return None
+    national = digits[len(code):]
+    if not national or national[0] == "0" or (rules.prefix is not None
+                                              and rules.prefix.match(national)):
+        return None
+    return f"+{digits}" if rules.valid(national) else None
+
+
+def _fast_phone(original: str, text: str, region: str) -> str | None:
+    if len(original) > 64 or "." in original or "e" in original.lower():
+        return None  # floats and scientific notation: the kernel's own rules
+    match = _E164ISH.match(text)
+    if match:
+        return _fast_international(match.group(1))
+    match = _LOCAL.match(text)
+    if match:
+        return _fast_local(match.group(1), region)
+    if _BARE.match(text):
+        return _fast_bare(text, region)
     return None
 
 
 def normalize_phones(values: pd.Series, region: str) -> tuple[np.ndarray, np.ndarray]:
     """E.164 phone (or None) and reason (or None) per value, each distinct value worked once.
 
-    Same answers as dripfleet.phones.normalize_phone: common shapes ("+60 12-345 6789",
-    "012 345 6789") are validated straight from libphonenumber's metadata; anything else goes
-    through the kernel function.
+    Same answers as dripfleet.phones.normalize_phone (see the note above).
     """
     codes, uniques = pd.factorize(values, sort=False)
+    if len(codes) == 0:
+        return np.array([], dtype=object), np.array([], dtype=object)
     raw = pd.Series(uniques, dtype=object).astype(str)
     cleaned = raw.str.strip().str.replace(_SEPARATORS, "", regex=True)
     phones: list[str | None] = []
     reasons: list[str | None] = []
     for original, text in zip(raw.tolist(), cleaned.tolist(), strict=True):
-        phone = None
-        if len(original) <= 64:
-            match = _E164ISH.match(text)
-            if match:
-                phone = _fast_international(match.group(1))
-            else:
-                match = _LOCAL.match(text)
-                if match:
-                    phone = _fast_local(match.group(1), region)
+        phone = _fast_phone(original, text, region)
+        reason = None
         if phone is None:
             phone, reason = try_normalize_phone(original, region)
-        else:
-            reason = None
         phones.append(phone)
         reasons.append(reason)
-    phone_array = np.array(phones, dtype=object)
-    reason_array = np.array(reasons, dtype=object)
-    if len(codes) == 0:
-        return np.array([], dtype=object), np.array([], dtype=object)
-    return phone_array[codes], reason_array[codes]
+    return np.array(phones, dtype=object)[codes], np.array(reasons, dtype=object)[codes]
 
 
 # --- preparing rows -----------------------------------------------------------------------------
@@ -243,6 +305,12 @@ def _niches_column(values: pd.Series, extra: list[str]) -> pd.Series:
     if len(uniques) == 0:
         return pd.Series([",".join(extra)] * len(values), index=values.index, dtype=object)
     return pd.Series(joined[codes], index=values.index, dtype=object)
+
+
+def _merge_json(first: str, second: str) -> str:
+    if not first or not second:
+        return first or second
+    return json.dumps({**json.loads(first), **json.loads(second)}, ensure_ascii=False)
 
 
 def _merge_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -262,19 +330,25 @@ def _merge_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
                                                    and np.isnan(row[key])):
                 into[key] = row[key]
         into["niches"] = ",".join(niche_rules.merge_niches(into["niches"], row["niches"]))
-        into["attributes"] = {**into["attributes"], **row["attributes"]}
+        into["attributes"] = _merge_json(into["attributes"], row["attributes"])
     folded = pd.DataFrame(list(merged.values()), columns=rows.columns)
     removed = int(dup_mask.sum()) - len(merged)
     return pd.concat([single, folded], ignore_index=True), removed
 
 
-def _attributes(frame: pd.DataFrame, extra_columns: list[str]) -> list[dict[str, str]]:
+def _attributes(frame: pd.DataFrame, extra_columns: list[str]) -> pd.Series:
+    """Extra columns as JSON objects (non-empty cells only), one json.dumps per distinct row."""
     if not extra_columns:
-        return [{}] * len(frame)
-    values = frame[extra_columns].to_numpy(dtype=object)
+        return pd.Series("", index=frame.index, dtype=object)
+    extra = frame[extra_columns].apply(lambda column: column.str.strip())
+    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(extra), sort=False)
     names = [str(c).strip() for c in extra_columns]
-    return [{n: v.strip() for n, v in zip(names, row, strict=True) if v and v.strip()}
-            for row in values]
+    encoded = np.array([
+        json.dumps({n: v for n, v in zip(names, values, strict=True) if v}, ensure_ascii=False)
+        for values in uniques
+    ], dtype=object)
+    encoded[encoded == "{}"] = ""
+    return pd.Series(encoded[codes], index=frame.index, dtype=object)
 
 
 def prepare(frame: pd.DataFrame, columns: dict[str, str], region: str, extra_niches: list[str],
@@ -323,7 +397,7 @@ def _copy_payload(rows: pd.DataFrame) -> bytes:
         "niches": rows["niches"],
         "target_status": rows["target_status"],
         "preferred_device_id": rows["preferred_device_id"].astype("Int64"),
-        "attributes": [json.dumps(a, ensure_ascii=False) if a else "" for a in rows["attributes"]],
+        "attributes": rows["attributes"],
     })
     return staged.to_csv(header=False, index=False, quoting=csv.QUOTE_MINIMAL,
                          lineterminator="\n").encode("utf-8")

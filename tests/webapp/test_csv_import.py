@@ -1,6 +1,7 @@
 """CSV import: the fixtures a user would really upload, each with the report or error expected."""
 
 import io
+import random
 from pathlib import Path
 
 import pandas as pd
@@ -152,7 +153,12 @@ def test_fast_phone_path_agrees_with_the_kernel():
                     f"6012{n:03d}{n:04d}", f"+1 202 555 {n:04d}", f"+39 06 {n:04d}{n:04d}",
                     f"+44 7911 {n:06d}", f"0{n:04d}", f"+0{n}", f"(03) {n:04d} {n:04d}",
                     f"+65 9{n:03d} {n:04d}", f"{n}.0", f"+60 {n}"]
-    for region in ("MY", "GB", "US"):
+    rng = random.Random(5)
+    for _ in range(1500):
+        lead = rng.choice(["+", "0", "", "00", "+60", "60", "+44", "+91", "+62 8"])
+        samples.append(lead + "".join(rng.choice("0123456789")
+                                      for _ in range(rng.randint(5, 12))))
+    for region in ("MY", "GB", "US", "ID"):
         phones, reasons = normalize_phones(pd.Series(samples), region)
         for raw, phone, reason in zip(samples, phones, reasons, strict=True):
             assert (phone, reason) == try_normalize_phone(raw, region), raw
