@@ -58,6 +58,7 @@ RECONNECT_MIN_SECONDS = 2.0
 RECONNECT_MAX_SECONDS = 300.0
 ON_WHATSAPP_CACHE_SECONDS = 7 * 24 * 3600.0
 _PHONE_SERVER = "s.whatsapp.net"
+_SESSION_GONE = "no stored WhatsApp session for this device (it was removed): pair it again"
 
 
 def load_neonize() -> Any:
@@ -188,10 +189,13 @@ class NeonizeTransport:
         self._connected = threading.Event()
         self._paired = threading.Event()
         self._start_error: BaseException | None = None
+        self._start_returned = False  # start() gave up waiting: later failures reconnect
         self._hold: WriteHold | None = None
         self._thread: threading.Thread | None = None
         self._qr_count = 0
         self._pairing = device.pairing_mode is not None
+        self._jid = None if self._pairing else device.jid  # the session to resume
+        self._final = False  # logged out / banned: never reconnect
         self._show_qr = device.pairing_mode == "qr"
         self._timers: list[threading.Timer] = []
         self._lock = threading.Lock()
@@ -214,11 +218,15 @@ class NeonizeTransport:
         for item in events:
             name = type(item).__name__
             if name == "Paired":
+                self._jid = item.jid  # a reconnect resumes this session, not a new pairing
                 self._paired.set()
                 self._pairing = False
+            elif name in ("LoggedOut", "Banned"):
+                self._final = True
+                self._connected.clear()
             elif name == "Connected":
                 self._connected.set()
-            elif name in ("Disconnected", "LoggedOut", "Banned"):
+            elif name == "Disconnected":
                 self._connected.clear()
             self._emit(item)
 
@@ -248,7 +256,7 @@ class NeonizeTransport:
         from neonize.client import NewClient
 
         fresh = uuid.uuid4().hex
-        resume = self.device.jid if (self.device.jid and not self._pairing) else None
+        resume = None if self._pairing else self._jid
         client = NewClient(
             self.factory.store_dsn, jid=_stored_jid(resume) if resume else None, uuid=fresh,
             new_device=resume is None,
@@ -268,22 +276,31 @@ class NeonizeTransport:
     def start(self, on_event: EventCallback) -> None:
         """Connect on a thread of its own; raise OfflineError when WhatsApp is unreachable."""
         self._on_event = on_event
-        if self.device.jid and not self._pairing and not self.factory.has_session(self.device.jid):
-            # resuming a jid the store does not hold crashes the Go side: the session is gone
-            reason = "no stored WhatsApp session for this device (it was removed): pair it again"
-            on_event(LoggedOut(self.device.device_id, reason))
-            raise DeviceFatalError(reason, "logged_out")
+        if not self._session_stored():
+            raise DeviceFatalError(_SESSION_GONE, "logged_out")
         self.client = self._new_client()
         self._thread = threading.Thread(
             target=self._run, name=f"neonize-{self.device.device_id}", daemon=True
         )
         self._thread.start()
         self._first_signal.wait(START_WAIT_SECONDS)
+        with self._lock:
+            self._start_returned = True
         if self._start_error is not None:
             self._stopped.set()
             raise self._start_error
         if self._pairing:
             self._later(PAIRING_SECONDS, self._pairing_timed_out)
+
+    def _session_stored(self) -> bool:
+        """False (and LoggedOut emitted) when the session to resume is missing from the store."""
+        if self._jid is None or self.factory.has_session(self._jid):
+            return True
+        # resuming a jid the store does not hold crashes the Go side: the session is gone
+        self._final = True
+        if self._on_event is not None:
+            self._on_event(LoggedOut(self.device.device_id, _SESSION_GONE))
+        return False
 
     def _connect_once(self, client: Any) -> BaseException | None:
         """Run one connect() to its end (a stop, or an error); None when stopped cleanly."""
@@ -306,13 +323,19 @@ class NeonizeTransport:
             error = self._connect_once(client)
             if not started:
                 started = True
-                if error is not None and not self._first_signal.is_set():
-                    self._start_error = self._connect_error(error)
+                with self._lock:
+                    failed_start = error is not None and not self._start_returned and not (
+                        self._first_signal.is_set())
+                    if failed_start:
+                        self._start_error = self._connect_error(error)
                     self._first_signal.set()
+                if failed_start:
                     self._stop_client(client)
                     return
-                self._first_signal.set()
             if self._stopped.is_set():
+                return  # stop() stopped the client
+            if self._final:
+                self._stop_client(client)
                 return
             reason = self._connect_error(error) if error else TransientError(
                 "the WhatsApp connection ended")
@@ -325,7 +348,7 @@ class NeonizeTransport:
                 return
             backoff = min(backoff * 2, RECONNECT_MAX_SECONDS)
             with self._lock:
-                if self._stopped.is_set():
+                if self._stopped.is_set() or self._final or not self._session_stored():
                     return
                 client = self.client = self._new_client()
 

@@ -116,3 +116,30 @@ def test_offline_device_host_keeps_running_and_retries(
         worker.request_stop()
         thread.join(timeout=30)
     assert not thread.is_alive()
+
+
+def test_a_started_session_that_loses_whatsapp_reports_offline_and_redials(
+    factory, monkeypatch
+) -> None:
+    from device_host.transports import neonize_transport
+    from device_host.transports.base import Disconnected
+
+    monkeypatch.setattr(neonize_transport, "RECONNECT_MIN_SECONDS", 0.05)
+    got: list = []
+    session = factory.open(DeviceInfo(device_id=22, user_id=1, name="redial"))
+    session._on_event = got.append
+    session.client = session._new_client()
+    session._start_returned = True  # start() already returned: failures now mean "reconnect"
+    first_uuid = session.client_uuid
+    runner = threading.Thread(target=session._run, daemon=True)
+    runner.start()
+    deadline = time.monotonic() + 30
+    while len(got) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    session.stop()
+    runner.join(15)
+    assert not runner.is_alive()
+    assert len(got) >= 3, got
+    assert all(type(e) is Disconnected for e in got)
+    assert got[0].reason.startswith("offline: WhatsApp is unreachable from this host")
+    assert session.client_uuid != first_uuid  # each redial uses a fresh client object
