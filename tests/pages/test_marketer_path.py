@@ -143,6 +143,10 @@ def test_marketer_whole_path(page, served, database_url, engine: Engine, device_
         page.click("#step-form button[type=submit]")
         expect(page.locator(".flash")).to_contain_text(f"Day {day} saved")
     expect(page.locator("#steps tbody tr")).to_have_count(2)
+    page.click("#steps tbody tr >> nth=0 >> text=Edit")
+    expect(page.locator("#step-form input[name=day]")).to_have_value("1")
+    expect(page.locator("#step-form textarea[name=body]")).to_have_value(
+        "{Hi|Hello} {{ first_name }}, welcome to day 1!")
     page.click("#start-sequence")
     expect(page.locator("#sequence-status")).to_have_text("active")
     sequence_url = page.url

@@ -184,3 +184,17 @@ dripfleet.live["#queue-jobs"] = (tbody) => {
     return true;
   });
 };
+
+// sequence steps: "Edit" copies a step into the form (saving the same day replaces it)
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-edit-step]");
+  const form = document.getElementById("step-form");
+  if (!button || !form) return;
+  const step = JSON.parse(button.dataset.editStep);
+  for (const [name, value] of Object.entries(step)) {
+    const field = form.elements.namedItem(name);
+    if (field) field.value = value;
+  }
+  form.scrollIntoView({ behavior: "smooth", block: "start" });
+  form.elements.namedItem("body").focus();
+});
