@@ -141,3 +141,18 @@ def test_leads_upload_without_javascript_shows_the_report(make_user_client, engi
         content_type="multipart/form-data", follow_redirects=True)
     assert response.status_code == 200
     assert flash_error(response)
+
+
+def test_an_upload_above_the_limit_is_refused_on_the_page(database_url, make_user):
+    from webapp import auth, create_app
+
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "t",
+                      "WTF_CSRF_ENABLED": False, "MAX_CONTENT_LENGTH": 1000})
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session[auth.SESSION_KEY] = int(make_user()["id"])
+    response = client.post("/leads/import", data={
+        "file": (io.BytesIO(b"phone\n" + b"+60123450001\n" * 200), "big.csv", "text/csv")},
+        content_type="multipart/form-data", follow_redirects=True)
+    assert response.status_code == 200
+    assert "too large" in flash_error(response)

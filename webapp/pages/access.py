@@ -46,6 +46,7 @@ def blueprint(name: str, import_name: str, public: bool = False) -> Blueprint:
     bp.register_error_handler(NotFound, _not_found)
     bp.register_error_handler(CSRFError, _csrf_failed)
     bp.register_error_handler(ServiceError, _refused)
+    bp.register_error_handler(413, _too_large)
     return bp
 
 
@@ -88,6 +89,12 @@ def _not_found(error: Exception) -> tuple[str, int]:
 
 def _csrf_failed(error: CSRFError) -> Response:
     flash("The form had expired; please try again.", "error")
+    return back(url_for("pages_dashboard.index"))
+
+
+def _too_large(error: Exception) -> Response:
+    limit = current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+    flash(f"The file is too large (the limit is about {limit} MB).", "error")
     return back(url_for("pages_dashboard.index"))
 
 
