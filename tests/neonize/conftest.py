@@ -7,20 +7,14 @@ closed local port, so the tests behave the same on a machine with internet acces
 """
 
 import importlib.util
-import socket
 from collections.abc import Iterator
 
 import pytest
 
+from tests.neonize.offline import closed_port
+
 if importlib.util.find_spec("neonize") is None:
     collect_ignore_glob = ["*"]
-
-
-def closed_port() -> int:
-    """A local TCP port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.neonize.conftest import closed_port
+from tests.neonize.offline import closed_port
 
 SCRIPT = Path(__file__).with_name("stress_clients.py")
 THREADS = 150

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from device_host.transports.base import DeviceInfo, PermanentError, TransientError
 from device_host.transports.media_fetch import fetch_media, load_media
-from tests.neonize.conftest import closed_port
+from tests.neonize.offline import closed_port
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
 HTML = b"<!DOCTYPE html><html><body>Please log in</body></html>"
