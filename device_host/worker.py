@@ -179,8 +179,7 @@ class Worker:
                 if now >= safety_at:
                     # safety poll: a lost notification costs at most one health interval
                     safety_at = now + self.health_s
-                    for state in self.devices.values():
-                        state.has_work = True
+                    self._probe(list(self.devices))
                 self._take_notifications()
                 self._check_pairing_deadlines(now)
                 self._claim_and_send()
@@ -203,15 +202,26 @@ class Worker:
             everyone, ids = self._notified_all, self._notified
             self._notified_all, self._notified = False, set()
         if everyone:
-            for state in self.devices.values():
-                state.has_work = True
-                state.poll_at = 0.0
+            self._probe(list(self.devices))
             return
         for device_id in ids:
             state = self.devices.get(device_id)
             if state is not None:
                 state.has_work = True
                 state.poll_at = 0.0
+
+    def _probe(self, device_ids: list[int]) -> None:
+        """One statement: which devices have queued messages at all; only those are claimed."""
+        if not device_ids:
+            return
+        with self.engine.begin() as conn:
+            busy = sending.devices_with_queued(conn, device_ids)
+        for device_id in device_ids:
+            state = self.devices.get(device_id)
+            if state is not None and device_id in busy and not state.has_work:
+                state.has_work, state.poll_at = True, 0.0
+            elif state is not None and device_id not in busy and state.in_flight is None:
+                state.has_work = False
 
     # -- leases and sessions ---------------------------------------------------------------------
 
@@ -232,10 +242,12 @@ class Worker:
             log.warning("%s: lost the lease of device %s", self.owner, device_id)
             self._stop_session(self.devices.pop(device_id))
         new_capped: list[DeviceState] = []
+        new_ids: list[int] = []
         for row in rows:
             state = self.devices.get(row["id"])
             if state is None:
-                state = DeviceState(id=row["id"], user_id=row["user_id"])
+                state = DeviceState(id=row["id"], user_id=row["user_id"], has_work=False)
+                new_ids.append(row["id"])
                 state.ready_at = now + max(row["wait_s"], 0.0)
                 self.devices[row["id"]] = state
                 state.update(row)
@@ -249,6 +261,7 @@ class Worker:
             self._reconcile(state, now)
         if new_capped:
             self._load_recent_sends(new_capped)
+        self._probe(new_ids)
         released = [s.id for s in self.devices.values() if s.releasing and s.in_flight is None]
         if released:
             with self.engine.begin() as conn:
@@ -387,7 +400,7 @@ class Worker:
                         hosts.device_connected(conn, self.owner, state.id)
                         state.status = "online"
                     state.session_state = "connected"
-                    state.has_work, state.poll_at = True, 0.0
+                    state.poll_at = 0.0
             elif isinstance(item, Disconnected):
                 if state.session_state == "connected":
                     state.session_state = "disconnected"
@@ -494,18 +507,22 @@ class Worker:
             if session is None:
                 raise TransientError("the device's session is not running")
             result = self._deliver(session, row)
-            return Outcome(row["id"], "sent", provider_message_id=result.provider_message_id), None
+            return Outcome(row["id"], "sent", provider_message_id=result.provider_message_id,
+                           finished_at=time.monotonic()), None
         except DeviceFatalError as error:
             return Outcome(row["id"], "requeue", error=str(error)), error.status
         except PermanentError as error:
-            return Outcome(row["id"], "permanent", error=str(error)), None
+            return Outcome(row["id"], "permanent", error=str(error),
+                           finished_at=time.monotonic()), None
         except TransientError as error:
             return Outcome(row["id"], "transient", error=str(error),
-                           backoff_s=self._backoff(row["attempts"])), None
+                           backoff_s=self._backoff(row["attempts"]),
+                           finished_at=time.monotonic()), None
         except Exception as error:  # noqa: BLE001 - an unknown failure is retried, not lost
             log.exception("%s: sending message %s failed", self.owner, row["id"])
             return Outcome(row["id"], "transient", error=f"unexpected error: {error}",
-                           backoff_s=self._backoff(row["attempts"])), None
+                           backoff_s=self._backoff(row["attempts"]),
+                           finished_at=time.monotonic()), None
         finally:
             sending_message_id.reset(token)
 
@@ -561,11 +578,13 @@ class Worker:
                 break
         if not batch:
             return
+        # taken before the statement: wait_s counts from the statement's now(), which is later,
+        # so this is when the device is ready to within the margin below
+        now = time.monotonic() + 0.002
         with self.engine.begin() as conn:
             rows = sending.record_outcomes(
                 conn, self.owner, [o for o, _ in batch], self.settings.device_failure_pause_after
             )
-        now = time.monotonic()
         by_message = {row["id"]: row for row in rows}
         fatal: list[tuple[DeviceState, str, str]] = []
         for outcome, fatal_status in batch:

@@ -4,6 +4,7 @@ Only the device host calls these. Every function runs one statement on the calle
 the caller owns the (short) transaction.
 """
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from dripfleet.queries import queries
 queries.require(
     "claim_messages", "claim_misses", "record_outcomes", "renew_message_leases",
     "rescue_messages", "failover_messages", "opt_out_lead", "recent_sends", "media_data",
+    "devices_with_queued",
 )
 
 OUTCOME_KINDS = ("sent", "transient", "permanent", "requeue")
@@ -28,6 +30,8 @@ class Outcome:
     error: str | None = None
     provider_message_id: str | None = None
     backoff_s: float = 0.0
+    # time.monotonic() when the send returned: the device's delay counts from then
+    finished_at: float | None = None
 
 
 def claim_messages(
@@ -54,12 +58,21 @@ def claim_misses(conn: Connection, owner: str, device_ids: list[int]) -> list[di
     return [dict(row) for row in rows]
 
 
+def devices_with_queued(conn: Connection, device_ids: list[int]) -> set[int]:
+    """The subset of device_ids that have at least one queued message."""
+    if not device_ids:
+        return set()
+    rows = conn.execute(queries.text("devices_with_queued"), {"device_ids": device_ids}).all()
+    return {int(r[0]) for r in rows}
+
+
 def record_outcomes(
     conn: Connection, owner: str, outcomes: list[Outcome], pause_after: int
 ) -> list[dict[str, Any]]:
     """Record outcomes in one statement; returns per message its status and its device's wait."""
     if not outcomes:
         return []
+    now = time.monotonic()
     for outcome in outcomes:
         if outcome.kind not in OUTCOME_KINDS:
             raise ValueError(f"unknown outcome kind {outcome.kind!r}")
@@ -73,6 +86,8 @@ def record_outcomes(
             "errors": [o.error for o in outcomes],
             "provider_ids": [o.provider_message_id for o in outcomes],
             "backoffs": [float(o.backoff_s) for o in outcomes],
+            "since": [0.0 if o.finished_at is None else max(now - o.finished_at, 0.0)
+                      for o in outcomes],
         },
     ).mappings().all()
     return [dict(row) for row in rows]

@@ -67,8 +67,9 @@ WHERE d.id = ANY(CAST(:device_ids AS bigint[]))
 WITH o AS (
     SELECT *
     FROM unnest(CAST(:ids AS bigint[]), CAST(:kinds AS text[]), CAST(:errors AS text[]),
-                CAST(:provider_ids AS text[]), CAST(:backoffs AS float8[]))
-        AS o(id, kind, error, provider_id, backoff_s)
+                CAST(:provider_ids AS text[]), CAST(:backoffs AS float8[]),
+                CAST(:since AS float8[]))
+        AS o(id, kind, error, provider_id, backoff_s, since_s)
 ), m AS (
     UPDATE message_queue q SET
         status = CASE
@@ -93,10 +94,13 @@ WITH o AS (
         updated_at = now()
     FROM o
     WHERE q.id = o.id AND q.status = 'sending' AND q.lease_owner = :owner
-    RETURNING q.id, q.device_id, q.broadcast_job_id, q.status, q.last_error, q.sent_at, o.kind
+    RETURNING q.id, q.device_id, q.broadcast_job_id, q.status, q.last_error, q.sent_at, o.kind,
+              o.since_s
 ), d AS (
+    -- the delay counts from when the send returned (since_s ago, measured by the worker's
+    -- monotonic clock), which is at or after the moment the message actually left
     UPDATE devices SET
-        next_send_at = now() + make_interval(
+        next_send_at = now() - make_interval(secs => greatest(m.since_s, 0)) + make_interval(
             secs => devices.min_delay_s + random() * (devices.max_delay_s - devices.min_delay_s)),
         last_sent_at = CASE WHEN m.kind = 'sent' THEN now() ELSE devices.last_sent_at END,
         consecutive_failures = CASE WHEN m.kind = 'sent' THEN 0
@@ -248,3 +252,9 @@ WHERE user_id = ANY(CAST(:user_ids AS bigint[]))
 
 -- name: media_data
 SELECT data, content_type, filename FROM media WHERE id = :media_id AND user_id = :user_id
+
+-- name: devices_with_queued
+-- Which of these devices have any queued message (the safety poll; one index probe each).
+SELECT d.id
+FROM unnest(CAST(:device_ids AS bigint[])) AS d(id)
+WHERE EXISTS (SELECT 1 FROM message_queue q WHERE q.device_id = d.id AND q.status = 'queued')
