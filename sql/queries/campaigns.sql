@@ -5,7 +5,7 @@ SELECT id, title, niche, target_status, scheduled_at, timezone, message_type, bo
 FROM campaigns
 WHERE user_id = :user_id
   AND (CAST(:status AS text) IS NULL OR status = :status)
-  AND (CAST(:after AS bigint) IS NULL OR id > :after)
+  AND id > coalesce(CAST(:after AS bigint), 0)
 ORDER BY id
 LIMIT :limit
 

@@ -10,7 +10,7 @@ SELECT id, name, phone, jid, status, min_delay_s, max_delay_s, hourly_cap, daily
        timezone, next_send_at, last_sent_at, heartbeat_at, last_error, consecutive_failures,
        pairing_mode, pairing_expires_at, created_at, updated_at
 FROM devices
-WHERE user_id = :user_id AND (CAST(:after AS bigint) IS NULL OR id > :after)
+WHERE user_id = :user_id AND id > coalesce(CAST(:after AS bigint), 0)
 ORDER BY id
 LIMIT :limit
 

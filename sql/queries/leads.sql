@@ -19,7 +19,7 @@ SELECT id, phone, name, niches, target_status, preferred_device_id, attributes, 
        created_at, updated_at
 FROM leads
 WHERE user_id = :user_id
-  AND (CAST(:after AS bigint) IS NULL OR id > :after)
+  AND id > coalesce(CAST(:after AS bigint), 0)
   AND (CAST(:niche AS text) IS NULL OR niches @> ARRAY[CAST(:niche AS text)])
   AND (CAST(:target_status AS text) IS NULL OR target_status = :target_status)
   AND (CAST(:opted_out AS boolean) IS NULL OR (opted_out_at IS NOT NULL) = :opted_out)

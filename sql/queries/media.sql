@@ -9,7 +9,7 @@ RETURNING id, filename, content_type, size_bytes, sha256, created_at
 -- name: media_list
 SELECT id, filename, content_type, size_bytes, sha256, created_at
 FROM media
-WHERE user_id = :user_id AND (CAST(:after AS bigint) IS NULL OR id > :after)
+WHERE user_id = :user_id AND id > coalesce(CAST(:after AS bigint), 0)
 ORDER BY id
 LIMIT :limit
 

@@ -11,7 +11,7 @@ WHERE user_id = :user_id
   AND (CAST(:source AS text) IS NULL OR source = :source)
   AND (CAST(:campaign_id AS bigint) IS NULL OR campaign_id = :campaign_id)
   AND (CAST(:sequence_id AS bigint) IS NULL OR sequence_id = :sequence_id)
-  AND (CAST(:before_id AS bigint) IS NULL OR id < :before_id)
+  AND id < coalesce(CAST(:before_id AS bigint), 9223372036854775807)
 ORDER BY id DESC
 LIMIT :limit
 
@@ -29,21 +29,36 @@ WHERE user_id = :user_id AND broadcast_job_id = :job_id
 GROUP BY status
 
 -- name: queue_stats
--- Per device of the user: queued, held, sending now; sent / failed in the last 24 h.
--- Each count is its own index-backed subquery so one busy device does not slow the others.
-SELECT d.id AS device_id, d.name, d.status, d.next_send_at,
-       (SELECT count(*) FROM message_queue q
-         WHERE q.device_id = d.id AND q.status = 'queued') AS queued,
-       (SELECT count(*) FROM message_queue q
-         WHERE q.user_id = d.user_id AND q.device_id = d.id AND q.status = 'held') AS held,
-       (SELECT count(*) FROM message_queue q
-         WHERE q.user_id = d.user_id AND q.device_id = d.id AND q.status = 'sending') AS sending,
-       (SELECT count(*) FROM message_queue q
-         WHERE q.user_id = d.user_id AND q.sent_at >= now() - interval '24 hours'
-           AND q.device_id = d.id AND q.status = 'sent') AS sent_24h,
-       (SELECT count(*) FROM message_queue q
-         WHERE q.user_id = d.user_id AND q.device_id = d.id AND q.status = 'failed'
-           AND q.updated_at >= now() - interval '24 hours') AS failed_24h
-FROM devices d
-WHERE d.user_id = :user_id
-ORDER BY d.id
+-- Per device of the user: queued, held, sending now (index-only counts on the partial indexes
+-- message_queue_next_idx and message_queue_device_open_idx); sent in the last 24 h from
+-- message_queue_user_sent_idx; failed in the last 24 h from the pipelines' hourly roll-up.
+WITH dev AS (
+    SELECT id, name, status, next_send_at FROM devices WHERE user_id = :user_id
+), queued AS (
+    SELECT q.device_id, count(*) AS n
+    FROM dev JOIN message_queue q ON q.device_id = dev.id AND q.status = 'queued'
+    GROUP BY q.device_id
+), open AS (
+    SELECT q.device_id, count(*) FILTER (WHERE q.status = 'held') AS held,
+           count(*) FILTER (WHERE q.status = 'sending') AS sending
+    FROM dev JOIN message_queue q ON q.device_id = dev.id AND q.status IN ('held', 'sending')
+    GROUP BY q.device_id
+), sent AS (
+    SELECT device_id, count(*) AS n FROM message_queue
+    WHERE user_id = :user_id AND sent_at >= now() - interval '24 hours' AND status = 'sent'
+    GROUP BY device_id
+), failed AS (
+    SELECT device_id, sum(failed_count) AS n FROM delivery_stats_hourly
+    WHERE user_id = :user_id AND hour >= date_trunc('hour', now() - interval '23 hours')
+    GROUP BY device_id
+)
+SELECT dev.id AS device_id, dev.name, dev.status, dev.next_send_at,
+       coalesce(queued.n, 0) AS queued, coalesce(open.held, 0) AS held,
+       coalesce(open.sending, 0) AS sending, coalesce(sent.n, 0) AS sent_24h,
+       CAST(coalesce(failed.n, 0) AS bigint) AS failed_24h
+FROM dev
+LEFT JOIN queued ON queued.device_id = dev.id
+LEFT JOIN open ON open.device_id = dev.id
+LEFT JOIN sent ON sent.device_id = dev.id
+LEFT JOIN failed ON failed.device_id = dev.id
+ORDER BY dev.id

@@ -7,7 +7,7 @@ SELECT s.id, s.name, s.description, s.niche, s.target_status, s.status, s.timezo
          WHERE c.sequence_id = s.id AND c.status = 'active') AS active_contacts
 FROM sequences s
 WHERE s.user_id = :user_id
-  AND (CAST(:after AS bigint) IS NULL OR s.id > :after)
+  AND s.id > coalesce(CAST(:after AS bigint), 0)
 ORDER BY s.id
 LIMIT :limit
 
@@ -114,7 +114,7 @@ FROM sequence_contacts c
 JOIN leads l ON l.id = c.lead_id
 WHERE c.user_id = :user_id AND c.sequence_id = :sequence_id
   AND (CAST(:status AS text) IS NULL OR c.status = :status)
-  AND (CAST(:after AS bigint) IS NULL OR c.id > :after)
+  AND c.id > coalesce(CAST(:after AS bigint), 0)
 ORDER BY c.id
 LIMIT :limit
 
@@ -130,7 +130,7 @@ FROM sequence_logs g
 JOIN sequence_contacts c ON c.id = g.contact_id
 JOIN leads l ON l.id = c.lead_id
 WHERE g.user_id = :user_id AND g.sequence_id = :sequence_id
-  AND (CAST(:before_id AS bigint) IS NULL OR g.id < :before_id)
+  AND g.id < coalesce(CAST(:before_id AS bigint), 9223372036854775807)
 ORDER BY g.id DESC
 LIMIT :limit
 
