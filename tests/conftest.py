@@ -138,3 +138,15 @@ def scalar(engine: Engine, sql: str, **params) -> object:
     """Run one SQL statement and return its single value (tests only)."""
     with engine.begin() as conn:
         return conn.execute(text(sql), params).scalar()
+
+
+@pytest.fixture
+def open_tmp_path() -> Iterator[Path]:
+    """A temporary folder other local users can traverse: the embedded PostgreSQL runs as the
+    `pgserver` user when we are root, and pytest's own tmp_path is private (mode 700)."""
+    import shutil
+
+    folder = Path(tempfile.mkdtemp(prefix="dripfleet-test-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

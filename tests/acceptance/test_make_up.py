@@ -87,7 +87,8 @@ def delivered(socket_dir: Path) -> int:
         return 0
 
 
-def test_make_up_runs_the_demo_and_stops_leaving_nothing(tmp_path):
+def test_make_up_runs_the_demo_and_stops_leaving_nothing(open_tmp_path):
+    tmp_path = open_tmp_path
     data_dir = tmp_path / "data"
     web, dagster, host = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}

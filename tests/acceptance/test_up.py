@@ -9,6 +9,8 @@ from pathlib import Path
 
 import psycopg
 
+from dripfleet.migrations import discover
+
 
 def processes_mentioning(marker: str) -> list[int]:
     found = []
@@ -38,7 +40,8 @@ def wait_for_line(proc, needle, seen, timeout):
     return False
 
 
-def test_up_on_embedded_default_starts_migrates_and_stops_leaving_nothing(tmp_path):
+def test_up_on_embedded_default_starts_migrates_and_stops_leaving_nothing(open_tmp_path):
+    tmp_path = open_tmp_path
     data_dir = tmp_path / "data"
     marker = f"dripfleet-up-test-{os.getpid()}"
     procfile = tmp_path / "Procfile"
@@ -60,7 +63,7 @@ def test_up_on_embedded_default_starts_migrates_and_stops_leaving_nothing(tmp_pa
         assert wait_for_line(proc, f"| ready {marker}", seen, 120), "".join(seen)
         text = "".join(seen)
         assert "embedded PostgreSQL in" in text and str(data_dir) in text
-        assert "migrations: 1 applied" in text or "migrations:" in text
+        assert f"migrations: {len(discover())} applied" in text
         assert "starting sleeper" in text
         socket_dir = data_dir / "postgres"
         with psycopg.connect(host=str(socket_dir), user="postgres", dbname="postgres") as conn:
@@ -83,7 +86,8 @@ def test_up_on_embedded_default_starts_migrates_and_stops_leaving_nothing(tmp_pa
     assert processes_mentioning(str(data_dir)) == [], "embedded PostgreSQL left running"
 
 
-def test_up_keeps_data_between_runs_and_reports_nothing_to_apply(tmp_path):
+def test_up_keeps_data_between_runs_and_reports_nothing_to_apply(open_tmp_path):
+    tmp_path = open_tmp_path
     data_dir = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
     env.update(DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
@@ -102,5 +106,5 @@ def test_up_keeps_data_between_runs_and_reports_nothing_to_apply(tmp_path):
         proc.wait(timeout=60)
         proc.stdout.close()
         outputs.append("".join(seen))
-    assert "migrations: 1 applied" in outputs[0]
+    assert f"migrations: {len(discover())} applied" in outputs[0]
     assert "migrations: up to date" in outputs[1]
