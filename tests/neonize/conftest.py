@@ -7,11 +7,14 @@ closed local port, so the tests behave the same on a machine with internet acces
 """
 
 import importlib.util
+import threading
 from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 
 import pytest
 
 from tests.neonize.offline import closed_port
+from tests.neonize.web import Web
 
 if importlib.util.find_spec("neonize") is None:
     collect_ignore_glob = ["*"]
@@ -51,3 +54,15 @@ def factory(nz_env: dict[str, str], nz_database_url: str) -> Iterator:
     made = NeonizeFactory(load_settings(), nz_database_url)
     yield made
     made.close()
+
+
+@pytest.fixture
+def web() -> Iterator[str]:
+    """A local media server (tests/neonize/web.py); its requests are recorded in Web.hits."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Web)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    Web.hits = []
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

@@ -13,26 +13,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import text
 
-from device_host.transports.neonize_transport import NeonizeFactory, NeonizeTransport
-
-
-class UndialledTransport(NeonizeTransport):
-    """The real transport minus the dial."""
-
-    def start(self, on_event) -> None:
-        self._on_event = on_event
-        self.client = self._new_client()
-
-
-class UndialledFactory(NeonizeFactory):
-    def __init__(self, *args) -> None:
-        super().__init__(*args)
-        self.by_device: dict[int, UndialledTransport] = {}
-
-    def open(self, device) -> UndialledTransport:
-        session = UndialledTransport(self, device)
-        self.by_device[device.device_id] = session
-        return session
+from tests.neonize.undialled import UndialledFactory
 
 
 def _jid(user: str):

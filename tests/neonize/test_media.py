@@ -1,53 +1,13 @@
 """Acceptance 6: media by URL fails readably on timeout, oversize, wrong type and unreachable
 URLs; stored media goes through without a download (a local http.server plays the web)."""
 
-import threading
-import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 from sqlalchemy import text
 
 from device_host.transports.base import DeviceInfo, PermanentError, TransientError
 from device_host.transports.media_fetch import fetch_media, load_media
 from tests.neonize.offline import closed_port
-
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
-HTML = b"<!DOCTYPE html><html><body>Please log in</body></html>"
-LIMIT = 1000
-
-
-class Web(BaseHTTPRequestHandler):
-    hits: list[str] = []
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        Web.hits.append(self.path)
-        if self.path == "/slow.png":
-            time.sleep(2)
-        body, kind = {"/big.png": (b"\x89PNG\r\n\x1a\n" + b"\x00" * 5000, "image/png"),
-                      "/login.png": (HTML, "image/png"),
-                      "/missing.png": (b"not found", "text/plain")}.get(
-            self.path, (PNG, "image/png"))
-        self.send_response(404 if self.path == "/missing.png" else 200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_args) -> None:
-        pass
-
-
-@pytest.fixture
-def web() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Web)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    Web.hits = []
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+from tests.neonize.web import HTML, LIMIT, PNG, Web
 
 
 def _row(kind: str = "image", **values) -> dict:
