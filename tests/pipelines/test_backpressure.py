@@ -76,3 +76,22 @@ def test_sequence_with_no_usable_device_stays_due_and_says_why(world, tick):
     tick(START + timedelta(hours=2))
     assert world.value("SELECT count(*) FROM message_queue") == 1
     assert world.value("SELECT last_error FROM sequences WHERE id = :s", s=seq) is None
+
+
+def test_campaign_template_problem_skips_only_that_lead(world, tick):
+    user = world.user()
+    world.device(user)
+    good = world.lead(user, ["yoga"], attributes='{"price": 5}')
+    bad = world.lead(user, ["yoga"], attributes='{"price": "x"}')
+    camp = world.campaign(user, START, body="Price {{ price * 2 + 1 }}")
+    result = tick(START)
+    rows = world.sql("SELECT lead_id, body FROM message_queue WHERE campaign_id = :c", c=camp)
+    assert rows == [{"lead_id": good, "body": "Price 11"}]
+    error = world.value("SELECT last_error FROM campaigns WHERE id = :c", c=camp)
+    assert f"lead {bad} skipped" in error
+    metadata = result.asset_materializations_for_node("campaign_messages")[0].metadata
+    assert f"lead {bad}" in metadata["template_problems"].value
+    # the cursor moved past the bad lead: the campaign completes once the good one is sent
+    world.mark_sent()
+    tick(START + timedelta(minutes=1))
+    assert world.value("SELECT status FROM campaigns WHERE id = :c", c=camp) == "completed"

@@ -111,3 +111,16 @@ def test_zone_without_dst_and_completion_after_the_last_step(world, tick):
     assert row["completed_at"] == utc(2026, 3, 9, 12, 30)
     tick(utc(2026, 3, 20, 12, 30))
     assert world.value("SELECT count(*) FROM message_queue") == 2
+
+
+def test_contact_added_without_a_due_time_gets_one_from_its_enrolment(world, tick):
+    user = world.user()
+    world.device(user)
+    lead = world.lead(user, ["cooking"])  # not matching: added by hand, as the API does
+    seq = world.sequence(user, niche="fitness", timezone="UTC", steps=[(1, "09:00")])
+    world.sql(
+        "INSERT INTO sequence_contacts (user_id, sequence_id, lead_id, enrolled_at)"
+        " VALUES (:u, :s, :l, :at)", u=user, s=seq, l=lead, at=utc(2026, 5, 4, 10, 0),
+    )
+    tick(utc(2026, 5, 4, 10, 1))
+    assert contact(world, seq)["next_due_at"] == utc(2026, 5, 5, 9, 0)
