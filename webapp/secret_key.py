@@ -32,10 +32,16 @@ def _is_embedded(settings: Settings) -> bool:
     socket = url.query.get("host") or (url.host if (url.host or "").startswith("/") else None)
     if not isinstance(socket, str):
         return False
+    pgdata = (settings.data_dir / "postgres").resolve()
     try:
-        return Path(socket).resolve().is_relative_to((settings.data_dir / "postgres").resolve())
+        if Path(socket).resolve().is_relative_to(pgdata):
+            return True
+        # a long DATA_DIR makes pgserver put the socket in a runtime folder instead; the server's
+        # postmaster.pid names the socket folder it really uses (5th line)
+        lines = (pgdata / "postmaster.pid").read_text(encoding="utf-8").splitlines()
     except OSError:
         return False
+    return len(lines) >= 5 and Path(lines[4].strip()).resolve() == Path(socket).resolve()
 
 
 def _local_key(path: Path) -> str:

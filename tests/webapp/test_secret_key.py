@@ -35,6 +35,16 @@ def test_embedded_database_of_dripfleet_up_counts_as_local(tmp_path):
     assert (tmp_path / "secret_key").read_text().strip() == key
 
 
+def test_embedded_socket_outside_data_dir_found_through_postmaster_pid(tmp_path):
+    pgdata = tmp_path / "postgres"
+    pgdata.mkdir()
+    socket = tmp_path / "runtime" / "abc123"
+    socket.mkdir(parents=True)
+    (pgdata / "postmaster.pid").write_text(f"123\n{pgdata}\n1700000000\n5432\n{socket}\n\n")
+    url = f"postgresql://postgres:@/postgres?host={socket}"
+    assert resolve_secret_key(Settings(data_dir=tmp_path, database_url=url))
+
+
 def test_server_database_without_key_is_a_config_error(tmp_path):
     settings = Settings(data_dir=tmp_path, database_url="postgresql://db.example.com/x")
     with pytest.raises(ConfigError) as caught:
