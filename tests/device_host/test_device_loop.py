@@ -105,3 +105,36 @@ def test_quiet_hours_hold_messages_until_the_window_ends(fleet, run_worker):
     time.sleep(1.0)
     assert fleet.statuses() == {"sent": 2, "queued": 2}
     assert {r.device_id for r in fleet.deliveries()} == {loud}
+
+
+def test_repeated_failures_pause_the_device_and_move_its_messages(fleet, run_worker):
+    user = fleet.user()
+    failing = fleet.device(user)
+    other = fleet.device(user)
+    bad = [fleet.lead(user) for _ in range(3)]
+    with fleet.engine.begin() as conn:
+        for _lead_id, phone in bad:
+            sim_store.set_phone(conn, phone, on_whatsapp=False)
+    for lead in bad:
+        fleet.queue(user, failing, lead=lead)
+    later = fleet.queue(user, failing, 2)
+    run_worker(device_failure_pause_after=3)
+    fleet.wait_until(fleet.settled)
+    status, error = fleet.sql("SELECT status, last_error FROM devices WHERE id = :d", d=failing)[0]
+    assert status == "disabled"
+    assert error.startswith("paused after 3 send failures in a row")
+    rows = dict(fleet.sql("SELECT id, device_id FROM message_queue WHERE status = 'sent'"))
+    assert set(rows) == set(later) and set(rows.values()) == {other}
+
+
+def test_pairing_by_phone_code_shows_a_code_then_goes_online(fleet, run_worker):
+    user = fleet.user()
+    device = fleet.device(user, status="pairing", pairing_mode="code",
+                          pairing_phone="+60123456789")
+    run_worker(sim_pair_seconds=1.0)
+    fleet.wait_until(lambda: fleet.sql(
+        "SELECT pairing_code IS NOT NULL FROM devices WHERE id = :d", d=device)[0][0])
+    fleet.wait_until(lambda: fleet.sql(
+        "SELECT status FROM devices WHERE id = :d", d=device)[0][0] == "online")
+    row = fleet.sql("SELECT phone, jid, pairing_code FROM devices WHERE id = :d", d=device)[0]
+    assert row == ("+60123456789", "60123456789@s.whatsapp.net", None)
