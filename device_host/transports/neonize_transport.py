@@ -58,7 +58,7 @@ RECONNECT_MIN_SECONDS = 2.0
 RECONNECT_MAX_SECONDS = 300.0
 ON_WHATSAPP_CACHE_SECONDS = 7 * 24 * 3600.0
 _PHONE_SERVER = "s.whatsapp.net"
-_SESSION_GONE = "no stored WhatsApp session for this device (it was removed): pair it again"
+_SESSION_GONE = "this device has no stored WhatsApp session: pair it again"
 
 
 def load_neonize() -> Any:
@@ -294,9 +294,10 @@ class NeonizeTransport:
 
     def _session_stored(self) -> bool:
         """False (and LoggedOut emitted) when the session to resume is missing from the store."""
-        if self._jid is None or self.factory.has_session(self._jid):
+        if self._pairing or (self._jid is not None and self.factory.has_session(self._jid)):
             return True
-        # resuming a jid the store does not hold crashes the Go side: the session is gone
+        # no jid: nothing to resume (only pairing makes a session); a jid the store does not hold
+        # would crash the Go side when resumed: either way the device must be paired again
         self._final = True
         if self._on_event is not None:
             self._on_event(LoggedOut(self.device.device_id, _SESSION_GONE))

@@ -18,7 +18,8 @@ def test_neonize_device_host_offline_keeps_running_and_retries(
         user = conn.execute(text("INSERT INTO users (email, name) VALUES (:e, 'h') RETURNING id"),
                             {"e": f"{uuid.uuid4().hex}@example.com"}).scalar_one()
         devices = [conn.execute(text(
-            "INSERT INTO devices (user_id, name, status) VALUES (:u, :n, 'online') RETURNING id"),
+            "INSERT INTO devices (user_id, name, status, pairing_mode) VALUES (:u, :n,"
+            " 'pairing', 'qr') RETURNING id"),
             {"u": user, "n": f"real{n}"}).scalar_one() for n in range(2)]
     host = HostProcess(database_url, tmp_path / "host.log", TRANSPORT="neonize",
                        WHATSAPP_PROXY=f"socks5://127.0.0.1:{closed_port()}",

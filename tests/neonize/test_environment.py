@@ -94,3 +94,13 @@ def test_resuming_a_jid_missing_from_the_store_logs_the_device_out(factory) -> N
         raise AssertionError("a missing session must not be resumed")
     assert [type(e) for e in events] == [LoggedOut]
     assert session.client is None
+    # a device that never paired has nothing to resume either
+    never: list = []
+    unpaired = factory.open(DeviceInfo(device_id=5, user_id=1, name="new"))
+    try:
+        unpaired.start(never.append)
+    except DeviceFatalError as error:
+        assert str(error) == "this device has no stored WhatsApp session: pair it again"
+    else:
+        raise AssertionError("a device without a session must not start")
+    assert [type(e) for e in never] == [LoggedOut]

@@ -92,7 +92,8 @@ def test_offline_device_host_keeps_running_and_retries(
             "INSERT INTO users (email, name, password_hash) VALUES (:e, 'n', 'x') RETURNING id"),
             {"e": f"{uuid.uuid4().hex}@example.com"}).scalar_one()
         devices = [conn.execute(text(
-            "INSERT INTO devices (user_id, name, status) VALUES (:u, :n, 'online') RETURNING id"),
+            "INSERT INTO devices (user_id, name, status, pairing_mode) VALUES (:u, :n,"
+            " 'pairing', 'qr') RETURNING id"),
             {"u": user, "n": f"nz{n}"}).scalar_one() for n in range(3)]
     worker = Worker(settings, nz_database_url, "test/nz-offline", 10, 4,
                     factory=NeonizeFactory(settings, nz_database_url))
@@ -126,7 +127,8 @@ def test_a_started_session_that_loses_whatsapp_reports_offline_and_redials(
 
     monkeypatch.setattr(neonize_transport, "RECONNECT_MIN_SECONDS", 0.05)
     got: list = []
-    session = factory.open(DeviceInfo(device_id=22, user_id=1, name="redial"))
+    session = factory.open(DeviceInfo(device_id=22, user_id=1, name="redial",
+                                      pairing_mode="qr"))
     session._on_event = got.append
     session.client = session._new_client()
     session._start_returned = True  # start() already returned: failures now mean "reconnect"
