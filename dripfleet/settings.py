@@ -62,7 +62,6 @@ class Settings:
     typing_seconds_per_char: float = 0.03
     typing_max_seconds: float = 5.0
     check_on_whatsapp: bool = True
-    media_timeout_seconds: float = 20.0
     whatsapp_proxy: str | None = None
 
     @property
@@ -190,7 +189,6 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "TYPING_SECONDS_PER_CHAR": ("typing_seconds_per_char", _number(float, 0)),
     "TYPING_MAX_SECONDS": ("typing_max_seconds", _number(float, 0)),
     "CHECK_ON_WHATSAPP": ("check_on_whatsapp", _flag),
-    "MEDIA_TIMEOUT_SECONDS": ("media_timeout_seconds", _number(float, 0.1)),
     "WHATSAPP_PROXY": ("whatsapp_proxy", _proxy_url),
 }
 
