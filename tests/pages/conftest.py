@@ -41,9 +41,13 @@ def make_user_client(app, engine: Engine):
     return make
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium for the run (each test opens its own context)."""
+    """One headless Chromium per test module (each test opens its own context).
+
+    Not per session: Playwright's sync API keeps an event loop running on the main thread while
+    it is open, and Dagster's in-process runs in later test modules must not find it there.
+    """
     from playwright.sync_api import sync_playwright
 
     from tests.pages.browser import CHROMIUM_FLAGS, chromium_path
