@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from datetime import time as clock_time
 from typing import Any
 
-import requests
 from sqlalchemy import Engine
 
 from device_host import pacing
@@ -45,6 +44,7 @@ from device_host.transports.base import (
     TransportFactory,
     sending_message_id,
 )
+from device_host.transports.media_fetch import DOWNLOAD_TIMEOUT_SECONDS, load_media
 from dripfleet.database import get_engine
 from dripfleet.settings import Settings
 from dripfleet.stores import hosts, sending
@@ -59,7 +59,10 @@ PAIRING_TIMEOUT_SECONDS = 170.0
 DRAIN_SECONDS = 15.0
 # a device-status notification triggers a lease pass at most this often
 LEASE_PASS_MIN_SECONDS = 0.5
-MEDIA_TIMEOUT_SECONDS = 30.0
+# connect/read timeout of a media download
+MEDIA_TIMEOUT_SECONDS = DOWNLOAD_TIMEOUT_SECONDS
+# offline (WhatsApp unreachable) retries back off up to this, without counting as start failures
+OFFLINE_RETRY_MAX_SECONDS = 60.0
 
 
 @dataclass
@@ -87,6 +90,7 @@ class DeviceState:
     in_flight: int | None = None
     start_failures: int = 0
     start_retry_at: float = 0.0
+    offline_retries: int = 0
     pairing_deadline: float | None = None
     sends: deque = field(default_factory=deque)
     releasing: bool = False
@@ -304,7 +308,11 @@ class Worker:
             elif info.pairing_mode is not None:
                 session.pair_qr()
         except TransportError as error:
-            self.events.put(("start_failed", info.device_id, str(error) or repr(error)))
+            # "offline" (WhatsApp unreachable) is the network's fault, not the device's: it must
+            # not count towards DEVICE_START_FAILURE_LIMIT, or an outage would fail every device
+            kind = "start_offline" if getattr(error, "device_status", None) == "offline" else (
+                "start_failed")
+            self.events.put((kind, info.device_id, str(error) or repr(error)))
         except Exception as error:  # noqa: BLE001 - any start failure counts against the device
             log.exception("%s: device %s failed to start", self.owner, info.device_id)
             self.events.put(("start_failed", info.device_id, f"unexpected error: {error}"))
@@ -365,6 +373,17 @@ class Worker:
                     state.pairing_deadline = time.monotonic() + PAIRING_TIMEOUT_SECONDS
                 elif state.session_state == "starting":
                     state.session_state = "disconnected"  # until Connected arrives
+            elif kind == "start_offline" and state is not None:
+                state.session_state = "stopped"
+                state.offline_retries += 1
+                # a pairing device keeps pairing (and retries); any other one shows 'offline'
+                status = "pairing" if state.status == "pairing" else "offline"
+                with self.engine.begin() as conn:
+                    hosts.set_device_status(conn, self.owner, state.id, status, value)
+                state.status = status
+                state.start_retry_at = time.monotonic() + min(
+                    OFFLINE_RETRY_MAX_SECONDS, 0.5 * 2 ** min(state.offline_retries, 8)
+                )
             elif kind == "start_failed" and state is not None:
                 state.session_state = "stopped"
                 with self.engine.begin() as conn:
@@ -395,6 +414,7 @@ class Worker:
                     state.pairing_mode = state.pairing_phone = None
                     state.pairing_deadline = None
             elif isinstance(item, Connected):
+                state.offline_retries = 0
                 if state.session is not None or state.session_state == "starting":
                     if state.status != "pairing":
                         hosts.device_connected(conn, self.owner, state.id)
@@ -542,32 +562,10 @@ class Worker:
         return session.send_document(to, data, row["filename"] or filename, caption, mimetype)
 
     def _media(self, row: dict[str, Any]) -> tuple[bytes, str, str | None]:
-        """The message's media bytes: uploaded (media_id) or downloaded with limits."""
-        limit = self.settings.max_media_bytes
-        if row["media_id"] is not None:
-            with self.engine.begin() as conn:
-                media = sending.media_data(conn, row["user_id"], row["media_id"])
-            if media is None:
-                raise PermanentError("the message's media file was deleted")
-            return bytes(media["data"]), media["filename"], media["content_type"]
-        url = row["media_url"]
-        if not url:
-            raise PermanentError("the message has no media")
-        try:
-            with requests.get(url, timeout=MEDIA_TIMEOUT_SECONDS, stream=True) as response:
-                if 400 <= response.status_code < 500:
-                    raise PermanentError(f"media URL answered {response.status_code}: {url}")
-                response.raise_for_status()
-                chunks, size = [], 0
-                for chunk in response.iter_content(65536):
-                    size += len(chunk)
-                    if size > limit:
-                        raise PermanentError(f"media at {url} is larger than {limit} bytes")
-                    chunks.append(chunk)
-                name = url.rsplit("/", 1)[-1] or "file"
-                return b"".join(chunks), name, response.headers.get("content-type")
-        except requests.RequestException as error:
-            raise TransientError(f"could not download media: {error}") from error
+        """The message's media bytes: uploaded (media_id), or downloaded with a timeout and the
+        size limit, and checked to be what the message says it is (an image is an image)."""
+        media = load_media(self.engine, row, self.settings.max_media_bytes, MEDIA_TIMEOUT_SECONDS)
+        return media.data, media.filename, media.mimetype
 
     def _record_outcomes(self) -> None:
         batch: list[tuple[Outcome, str | None]] = []

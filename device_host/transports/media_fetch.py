@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
 
 import requests
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from device_host.transports.base import PermanentError, TransientError
 from dripfleet.stores import sending
@@ -164,11 +164,18 @@ def _reason(error: BaseException) -> str:
     return type(error).__name__
 
 
-def load_media(conn: Connection, row: dict, limit: int,
+def load_media(db: Engine | Connection | None, row: dict, limit: int,
                timeout: float = DOWNLOAD_TIMEOUT_SECONDS) -> Media:
-    """A message_queue row's media: stored (media_id) without download, else its media_url."""
+    """A message_queue row's media: stored (media_id) without download, else its media_url.
+
+    Given an Engine, a connection is taken only to read stored media: none is held while a URL
+    downloads."""
     if row.get("media_id") is not None:
-        media = stored_media(conn, row["user_id"], row["media_id"])
+        if isinstance(db, Engine):
+            with db.begin() as conn:
+                media = stored_media(conn, row["user_id"], row["media_id"])
+        else:
+            media = stored_media(db, row["user_id"], row["media_id"])
     elif row.get("media_url"):
         media = fetch_media(row["media_url"], limit, timeout)
     else:
