@@ -24,7 +24,8 @@ $(NZSTAMP): pyproject.toml
 install: $(STAMP) $(NZSTAMP)
 
 ## run everything on this machine (embedded PostgreSQL unless DATABASE_URL is set)
-up: $(STAMP)
+## (TRANSPORT=neonize: the device host runs from .venv-neonize, built here when missing)
+up: $(STAMP) $(if $(filter neonize,$(TRANSPORT)),$(NZSTAMP))
 	exec $(BIN)/dripfleet up
 
 ## the whole test suite (TEST_DATABASE_URL names a server; unset: an embedded one)

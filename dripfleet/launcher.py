@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from dripfleet.database import resolve_url
 from dripfleet.migrations import MigrationError, migrate
-from dripfleet.settings import Settings
+from dripfleet.settings import ConfigError, Settings
 
 
 def say(line: str) -> None:
@@ -44,10 +44,24 @@ def child_environment(settings: Settings, url: str) -> dict[str, str]:
     env["DATA_DIR"] = str(settings.data_dir.resolve())
     env["DAGSTER_HOME"] = str((settings.dagster_home or settings.data_dir / "dagster").resolve())
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    if settings.transport == "neonize":
+        env["DEVICE_HOST_COMMAND"] = str(neonize_device_host())
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+def neonize_device_host() -> Path:
+    """The `dripfleet` of .venv-neonize: the real transport cannot run in the main environment
+    (neonize needs protobuf 7, Dagster protobuf < 7)."""
+    program = Path(__file__).resolve().parent.parent / ".venv-neonize" / "bin" / "dripfleet"
+    if not program.exists():
+        raise ConfigError(
+            "TRANSPORT", f"neonize runs from .venv-neonize, and {program} is missing: run "
+            "`make install` (or `TRANSPORT=neonize make up`, which builds it)"
+        )
+    return program
 
 
 def describe_database(settings: Settings, url: str) -> str:
@@ -63,6 +77,8 @@ def run_up(settings: Settings, procfile: str = "Procfile", demo: bool = True) ->
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
+    if settings.transport == "neonize":
+        neonize_device_host()  # fail before starting anything
     url = resolve_url(settings)
     say(f"database: {describe_database(settings, url)}")
     try:
