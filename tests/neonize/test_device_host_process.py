@@ -2,13 +2,13 @@
 its devices show a readable offline error and are retried; the host keeps running and stops
 cleanly on SIGTERM."""
 
-import time
 import uuid
 
 from sqlalchemy import Engine, text
 
 from tests.device_host.hostproc import HostProcess
 from tests.neonize.offline import closed_port
+from tests.neonize.waiting import wait_rows
 
 
 def test_neonize_device_host_offline_keeps_running_and_retries(
@@ -30,12 +30,12 @@ def test_neonize_device_host_offline_keeps_running_and_retries(
         # backoff, and no start failure is counted (an outage must not fail every device)
         query = text("SELECT id, status, start_failures, last_error, updated_at FROM devices"
                      " WHERE id = ANY(:ids) ORDER BY id")
-        first = _wait_rows(engine, query, devices, lambda r: r.last_error is not None)
+        first = wait_rows(engine, query, devices, lambda r: r.last_error is not None)
         for row in first:
             assert row.last_error.startswith("offline: WhatsApp is unreachable from this host"), row
             assert row.status == "pairing" and row.start_failures == 0, row
         first_seen = {row.id: row.updated_at for row in first}
-        retried = _wait_rows(engine, query, devices, lambda r: r.updated_at > first_seen[r.id])
+        retried = wait_rows(engine, query, devices, lambda r: r.updated_at > first_seen[r.id])
         host.check_running()
         assert all(row.start_failures == 0 for row in retried), (retried, host.tail())
         code, _seconds = host.terminate()
@@ -43,14 +43,3 @@ def test_neonize_device_host_offline_keeps_running_and_retries(
     finally:
         host.kill()
     assert "Traceback" not in (tmp_path / "host.log").read_text()
-
-
-def _wait_rows(engine: Engine, query, ids, done, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        with engine.begin() as conn:
-            rows = conn.execute(query, {"ids": ids}).all()
-        if all(done(row) for row in rows):
-            return rows
-        assert time.monotonic() < deadline, rows
-        time.sleep(0.2)

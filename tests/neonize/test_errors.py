@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from device_host.transports.base import DeviceInfo, TransientError
 from device_host.transports.neonize_errors import OfflineError, classify
+from tests.neonize.waiting import wait_rows
 
 
 def _raw_client(factory):
@@ -104,12 +105,12 @@ def test_offline_device_host_keeps_running_and_retries(
         # backoff, but no start failure is counted (an outage must not fail every device)
         query = text("SELECT id, status, start_failures, last_error, updated_at FROM devices"
                      " WHERE id = ANY(:ids)")
-        first = _wait_rows(engine, query, devices, lambda r: r.last_error is not None)
+        first = wait_rows(engine, query, devices, lambda r: r.last_error is not None)
         for row in first:
             assert row.last_error.startswith("offline: WhatsApp is unreachable from this host"), row
             assert row.status == "pairing" and row.start_failures == 0, row
         seen = {row.id: row.updated_at for row in first}
-        retried = _wait_rows(engine, query, devices, lambda r: r.updated_at > seen[r.id])
+        retried = wait_rows(engine, query, devices, lambda r: r.updated_at > seen[r.id])
         assert thread.is_alive(), "the device host died"
         assert all(row.start_failures == 0 for row in retried), retried
     finally:
@@ -144,14 +145,3 @@ def test_a_started_session_that_loses_whatsapp_reports_offline_and_redials(
     assert all(type(e) is Disconnected for e in got)
     assert got[0].reason.startswith("offline: WhatsApp is unreachable from this host")
     assert session.client_uuid != first_uuid  # each redial uses a fresh client object
-
-
-def _wait_rows(engine, query, ids, done, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        with engine.begin() as conn:
-            rows = conn.execute(query, {"ids": ids}).all()
-        if all(done(row) for row in rows):
-            return rows
-        assert time.monotonic() < deadline, rows
-        time.sleep(0.2)
