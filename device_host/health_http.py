@@ -2,6 +2,7 @@
 
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,8 +11,26 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+class _DualStackServer(ThreadingHTTPServer):
+    # IPv6 and IPv4 on one socket: Railway's private network is IPv6-only
+    address_family = socket.AF_INET6
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
+def _bind(host: str, port: int, handler: type) -> ThreadingHTTPServer:
+    if host == "::":
+        try:
+            return _DualStackServer((host, port), handler)
+        except OSError:  # no IPv6 on this machine
+            host = "0.0.0.0"
+    return ThreadingHTTPServer((host, port), handler)
+
+
 def serve_health(
-    port: int, report: Callable[[], tuple[int, dict[str, Any]]], host: str = "0.0.0.0"
+    port: int, report: Callable[[], tuple[int, dict[str, Any]]], host: str = "::"
 ) -> ThreadingHTTPServer:
     """Serve report() as JSON at /healthz on port (0: any free port); returns the server."""
 
@@ -34,7 +53,7 @@ def serve_health(
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             log.debug("healthz: " + format, *args)
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    server = _bind(host, port, Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="healthz", daemon=True).start()
     return server

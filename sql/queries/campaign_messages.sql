@@ -18,7 +18,7 @@ SET status = 'running', started_at = coalesce(started_at, :now), updated_at = no
 WHERE id = :campaign_id AND status = 'scheduled'
 
 -- name: campaign_audience_page
--- The next page of the audience after the cursor (lead id order, leads_user_id_idx): niche
+-- The next page of the audience after the cursor (lead id order, leads_user_id_key): niche
 -- (null = every lead), target status, not opted out.
 SELECT l.id AS lead_id, l.phone, l.name, l.attributes, l.preferred_device_id
 FROM leads l

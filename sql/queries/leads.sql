@@ -14,7 +14,7 @@ SELECT id, phone FROM leads WHERE user_id = :user_id AND phone = ANY(CAST(:phone
 
 -- name: leads_list
 -- A page of the user's leads by id with optional filters; keyset pagination keeps deep pages
--- as fast as the first (walks leads_user_id_idx).
+-- as fast as the first (walks leads_user_id_key).
 SELECT id, phone, name, niches, target_status, preferred_device_id, attributes, opted_out_at,
        created_at, updated_at
 FROM leads
