@@ -5,14 +5,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from dripfleet import niches
 from dripfleet.local_time import local_to_utc
 from dripfleet.stores import campaigns
 from webapp.services.content import (
+    audience_problems,
     content_problems,
-    device_problem,
-    niche_problem,
-    timezone_problem,
 )
 from webapp.services.errors import Conflict, Invalid, not_found
 
@@ -39,19 +36,7 @@ def scheduled_instant(scheduled_at: datetime | None, scheduled_date: date | None
 
 def _check(conn: Connection, user_id: int, data: dict[str, Any]) -> dict[str, Any]:
     values = dict(data)
-    problems: dict[str, str] = {}
-    if values.get("niche") is not None:
-        problem = niche_problem(values["niche"])
-        if problem:
-            problems["niche"] = problem
-        else:
-            values["niche"] = niches.normalize_niche(values["niche"])
-    problem = timezone_problem(values["timezone"])
-    if problem:
-        problems["timezone"] = problem
-    problem = device_problem(conn, user_id, values.get("pinned_device_id"))
-    if problem:
-        problems["pinned_device_id"] = problem
+    problems = audience_problems(conn, user_id, values)
     problems.update(content_problems(conn, user_id, values))
     if problems:
         raise Invalid(problems)

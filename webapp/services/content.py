@@ -54,3 +54,22 @@ def device_problem(conn: Connection, user_id: int, device_id: int | None) -> str
     if device_id is not None and not devices.exists(conn, user_id, device_id):
         return f"no device {device_id}"
     return None
+
+
+def audience_problems(conn: Connection, user_id: int, values: dict[str, Any]) -> dict[str, str]:
+    """Problems of what a sequence or campaign targets (niche, zone, pinned device); a valid niche
+    is normalised in values. A campaign's niche may be None (every lead)."""
+    problems: dict[str, str] = {}
+    if values.get("niche") is not None:
+        problem = niche_problem(values["niche"])
+        if problem:
+            problems["niche"] = problem
+        else:
+            values["niche"] = niches.normalize_niche(values["niche"])
+    problem = timezone_problem(values["timezone"])
+    if problem:
+        problems["timezone"] = problem
+    problem = device_problem(conn, user_id, values.get("pinned_device_id"))
+    if problem:
+        problems["pinned_device_id"] = problem
+    return problems

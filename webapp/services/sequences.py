@@ -5,15 +5,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from dripfleet import niches
 from dripfleet.local_time import first_due_at
 from dripfleet.phones import try_normalize_phone
 from dripfleet.stores import leads, sequences
 from webapp.services.content import (
+    audience_problems,
     content_problems,
-    device_problem,
-    niche_problem,
-    timezone_problem,
 )
 from webapp.services.errors import Conflict, Invalid, not_found
 
@@ -33,19 +30,10 @@ def get_sequence(conn: Connection, user_id: int, sequence_id: int) -> dict[str, 
 
 
 def _check(conn: Connection, user_id: int, data: dict[str, Any]) -> dict[str, Any]:
-    problems: dict[str, str] = {}
     values = dict(data)
-    problem = niche_problem(values["niche"])
-    if problem:
-        problems["niche"] = problem
-    else:
-        values["niche"] = niches.normalize_niche(values["niche"])
-    problem = timezone_problem(values["timezone"])
-    if problem:
-        problems["timezone"] = problem
-    problem = device_problem(conn, user_id, values.get("pinned_device_id"))
-    if problem:
-        problems["pinned_device_id"] = problem
+    problems = audience_problems(conn, user_id, values)
+    if values.get("niche") is None:
+        problems["niche"] = "a sequence needs a niche (the tag that enrols leads)"
     steps = values.get("steps")
     if steps is not None:
         seen: set[int] = set()
