@@ -21,13 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-from sqlalchemy.engine import make_url
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from harness import ROOT, fresh_database
 
 from dripfleet import database  # noqa: E402
-from dripfleet.migrations import migrate  # noqa: E402
 from dripfleet.stores import users  # noqa: E402
 
 LEADS = int(os.environ.get("BENCH_API_LEADS", "1000000"))
@@ -68,27 +64,6 @@ SEED_SQL = [
          ON d.k = l.n %% 15""",
     "ANALYZE",
 ]
-
-
-@contextmanager
-def fresh_database(name: str) -> Iterator[str]:
-    """Create bench_<name>_<pid> on TEST_DATABASE_URL (or DATABASE_URL), migrate, drop after."""
-    server = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if not server:
-        raise SystemExit("set TEST_DATABASE_URL (or DATABASE_URL) to a PostgreSQL server")
-    db_name = f"bench_{name}_{os.getpid()}"
-    admin = database.libpq_url(server)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}"')
-        conn.execute(f'CREATE DATABASE "{db_name}"')
-    url = make_url(admin).set(database=db_name).render_as_string(hide_password=False)
-    try:
-        migrate(url)
-        yield url
-    finally:
-        database.dispose_engines()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
 
 
 def seed(url: str) -> tuple[str, int]:

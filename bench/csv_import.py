@@ -7,46 +7,18 @@ Baseline: COPY of the same bytes into a table of text columns (the floor for any
 
 import json
 import os
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import psycopg
-from sqlalchemy.engine import make_url
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from harness import fresh_database
 
 from dripfleet import database  # noqa: E402
 from dripfleet.csv_import import import_leads  # noqa: E402
-from dripfleet.migrations import migrate  # noqa: E402
 from dripfleet.stores import users  # noqa: E402
 
 ROWS = int(os.environ.get("BENCH_CSV_ROWS", "1000000"))
 GOAL_S = 30.0
-
-
-@contextmanager
-def fresh_database(name: str) -> Iterator[str]:
-    """Create bench_<name>_<pid> on TEST_DATABASE_URL (or DATABASE_URL), migrate, drop after."""
-    server = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if not server:
-        raise SystemExit("set TEST_DATABASE_URL (or DATABASE_URL) to a PostgreSQL server")
-    db_name = f"bench_{name}_{os.getpid()}"
-    admin = database.libpq_url(server)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}"')
-        conn.execute(f'CREATE DATABASE "{db_name}"')
-    url = make_url(admin).set(database=db_name).render_as_string(hide_password=False)
-    try:
-        migrate(url)
-        yield url
-    finally:
-        database.dispose_engines()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
 
 
 def generate(rows: int, seed: int = 5) -> bytes:

@@ -13,13 +13,10 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import psycopg
+from harness import server_url, with_db
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from dripfleet.database import libpq_url  # noqa: E402
 from dripfleet.migrations import migrate  # noqa: E402
 
 DEVICES = 3000
@@ -29,16 +26,6 @@ BASELINE_CONNECTIONS = 4
 HOST_ENV = {"DEVICES_PER_WORKER": "1500", "WORKER_POOL_SIZE": "600",
             "SIM_LATENCY_SECONDS": "0", "HEALTH_CHECK_SECONDS": "5", "DEVICE_HOST_PORT": "0",
             "LOG_LEVEL": "WARNING"}
-
-
-def server_url() -> str:
-    return libpq_url(os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-                     or "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def with_db(url: str, name: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{name}"
 
 
 def seed(url: str, device_status: str, messages: int, device_base: int = 0) -> None:

@@ -15,16 +15,13 @@ Goal: tick <= 10 s and materialise <= 3x the COPY.
 import io
 import json
 import os
-import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import psycopg
+from harness import server_url, with_db
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from dripfleet.database import dispose_engines, get_engine, libpq_url  # noqa: E402
+from dripfleet.database import dispose_engines, get_engine  # noqa: E402
 from dripfleet.migrations import migrate  # noqa: E402
 
 USERS = 200
@@ -39,16 +36,6 @@ COLUMNS = (
     "user_id, device_id, lead_id, phone, message_type, body, source, sequence_id, contact_id, "
     "step_id, broadcast_job_id, pinned, dedupe_key, status, not_before, created_at, updated_at"
 )
-
-
-def server_url() -> str:
-    return libpq_url(os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-                     or "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def with_db(url: str, name: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{name}"
 
 
 def generate(url: str) -> float:
