@@ -11,14 +11,9 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psycopg
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from dripfleet.database import libpq_url  # noqa: E402
-from dripfleet.migrations import migrate  # noqa: E402
+from harness import fresh_database
 
 DEVICES = 200
 PER_DEVICE = 120  # more than 60 s / 0.5 s: the backlog never runs dry
@@ -29,14 +24,7 @@ HOST_ENV = {"SIM_LATENCY_SECONDS": "0", "HEALTH_CHECK_SECONDS": "5", "DEVICE_HOS
 
 
 def main() -> None:
-    admin = libpq_url(os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-                      or "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"bench_delay_fidelity_{os.getpid()}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin.rpartition("/")[0] + "/" + name
-    try:
-        migrate(url)
+    with fresh_database("delay_fidelity") as url:
         with psycopg.connect(url, autocommit=True) as conn:
             user = conn.execute("INSERT INTO users (email) VALUES ('b@example.com')"
                                 " RETURNING id").fetchone()[0]
@@ -70,9 +58,6 @@ def main() -> None:
                 " SELECT extract(epoch FROM delivered_at - lag(delivered_at)"
                 "        OVER (PARTITION BY device_id ORDER BY delivered_at)) AS gap"
                 " FROM sim_deliveries) g WHERE gap IS NOT NULL", (MIN_DELAY,)).fetchone()
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     allowed = DEVICES * WINDOW / ((MIN_DELAY + MAX_DELAY) / 2)
     rate, baseline = sends / WINDOW, allowed / WINDOW
     ratio = rate / baseline
