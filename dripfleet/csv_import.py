@@ -3,7 +3,8 @@
 A file is refused whole (CsvRefused, nothing written) when it cannot be a lead CSV: empty, binary,
 too large, or without a phone column. Otherwise every row is either merged into the user's leads
 (new phones inserted, existing leads updated, niches merged) or reported with its line and reason.
-Rows are staged with COPY and merged with one INSERT … ON CONFLICT, so a million rows take seconds.
+Rows are prepared and merged in chunks (COPY into a stage, UPDATE the existing leads, INSERT the
+rest in phone order) while the next chunk is prepared.
 """
 
 import csv
@@ -11,6 +12,7 @@ import io
 import json
 import re
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,10 @@ __all__ = ["CsvRefused", "ImportReport", "export_leads_csv", "import_leads",
 
 TARGET_STATUSES = ("prospect", "customer")
 MAX_REPORTED_REJECTIONS = 1000
+# rows prepared and merged per chunk: big enough for bulk statements, small enough to overlap;
+# the first chunk is smaller so that the database starts early
+CHUNK_ROWS = 200_000
+FIRST_CHUNK_ROWS = 50_000
 # canonical column -> accepted header spellings (lower case, spaces/dashes as "_")
 ALIASES = {
     "phone": ("phone", "mobile", "number", "whatsapp", "phone_number", "mobile_number",
@@ -354,7 +360,8 @@ def _attributes(frame: pd.DataFrame, extra_columns: list[str]) -> pd.Series:
 def prepare(frame: pd.DataFrame, columns: dict[str, str], region: str, extra_niches: list[str],
             device_ids: set[int]) -> tuple[pd.DataFrame, list[dict[str, Any]], int]:
     """Normalise every row: (good rows, rejected rows, duplicates merged)."""
-    lines = pd.Series(np.arange(len(frame)) + 2, index=frame.index)
+    # read_csv numbers data rows from 0 and the header is line 1 (chunks keep the frame's index)
+    lines = pd.Series(frame.index.to_numpy() + 2, index=frame.index)
     blank = (frame == "").all(axis=1)
     frame, lines = frame[~blank], lines[~blank]
     raw_phone = frame[columns["phone"]]
@@ -406,7 +413,15 @@ def _copy_payload(rows: pd.DataFrame) -> bytes:
 def import_leads(conn: Connection, user_id: int, data: bytes, *, region: str,
                  niche: str | None = None, target_status: str | None = None,
                  max_bytes: int | None = None) -> ImportReport:
-    """Import a lead CSV for user_id in the caller's transaction; CsvRefused writes nothing."""
+    """Import a lead CSV for user_id in the caller's transaction; CsvRefused writes nothing.
+
+    Rows are prepared (phones normalised, duplicates merged) chunk by chunk, and each chunk is
+    merged by one worker thread on the caller's connection while the next chunk is prepared:
+    the database and Python work at the same time. Only that thread touches `conn` until the
+    import returns or raises. A phone repeated in a later chunk updates the lead its first row
+    wrote, which gives the same leads as merging the rows first; the report counts that lead
+    by its first row (inserted, updated or unchanged).
+    """
     if max_bytes is not None and len(data) > max_bytes:
         raise CsvRefused(413, f"the file is larger than {max_bytes // (1024 * 1024)} MB")
     frame, columns, bad_lines = read_lead_csv(data)
@@ -416,16 +431,56 @@ def import_leads(conn: Connection, user_id: int, data: bytes, *, region: str,
         candidates = pd.to_numeric(frame[columns["device_id"]].str.strip(), errors="coerce")
         wanted = [int(v) for v in candidates.dropna().unique() if 0 < v < 2**63]
         device_ids = devices.owned_ids(conn, user_id, wanted) if wanted else set()
-    good, rejected, merged = prepare(frame, columns, region, extra, device_ids)
-    rejected = sorted(bad_lines + rejected, key=lambda r: r["line"])
-    report = ImportReport(rows=len(good) + merged + len(rejected), duplicates_merged=merged,
-                          rejected_count=len(rejected), rejected=rejected[:MAX_REPORTED_REJECTIONS],
-                          columns=columns)
-    if len(good):
-        report.inserted, report.updated = leads.merge_import(
-            conn, user_id, _copy_payload(good), target_status or "prospect")
-    report.unchanged = len(good) - report.inserted - report.updated
+    report = ImportReport(columns=columns)
+    rejected: list[dict[str, Any]] = list(bad_lines)
+    default_status = target_status or "prospect"
+    seen: set[str] = set()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lead-import") as writer:
+        pending: list[Future] = []
+        for start, stop in _chunks(len(frame)):
+            good, chunk_rejected, merged = prepare(
+                frame.iloc[start:stop], columns, region, extra, device_ids)
+            rejected += chunk_rejected
+            # a phone already merged by an earlier chunk is a duplicate within the file: it
+            # updates the lead that chunk wrote and is not counted again
+            again = good["phone"].isin(seen).to_numpy()
+            seen.update(good["phone"].tolist())
+            report.duplicates_merged += merged + int(again.sum())
+            report.rows += len(good) + merged + len(chunk_rejected)
+            if not pending:
+                pending.append(writer.submit(leads.begin_import, conn, user_id))
+            for rows, counted in ((good[~again], True), (good[again], False)):
+                if len(rows):
+                    pending.append(writer.submit(_merge_chunk, conn, user_id, rows,
+                                                 default_status, counted))
+            _drain(pending, report, wait=False)
+        _drain(pending, report, wait=True)
+    report.rows += len(bad_lines)
+    rejected.sort(key=lambda r: r["line"])
+    report.rejected_count = len(rejected)
+    report.rejected = rejected[:MAX_REPORTED_REJECTIONS]
     return report
+
+
+def _chunks(rows: int) -> list[tuple[int, int]]:
+    bounds = [0, *range(min(FIRST_CHUNK_ROWS, rows), rows, CHUNK_ROWS), rows]
+    return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+
+
+def _merge_chunk(conn: Connection, user_id: int, rows: pd.DataFrame, default_status: str,
+                 counted: bool) -> tuple[int, int, int] | None:
+    inserted, updated = leads.merge_import(conn, user_id, _copy_payload(rows), default_status)
+    return (inserted, updated, len(rows) - inserted - updated) if counted else None
+
+
+def _drain(pending: list[Future], report: ImportReport, wait: bool) -> None:
+    """Collect finished merges in order (a failed one raises here); all of them when `wait`."""
+    while pending and (wait or pending[0].done()):
+        counts = pending.pop(0).result()
+        if counts is not None:
+            report.inserted += counts[0]
+            report.updated += counts[1]
+            report.unchanged += counts[2]
 
 
 # --- export -------------------------------------------------------------------------------------

@@ -1,17 +1,22 @@
-"""Leads: CRUD, search, bulk merge from CSV imports (COPY + one upsert), export."""
+"""Leads: CRUD, search, bulk merge from CSV imports (COPY, update, sorted insert), export."""
 
 import json
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from dripfleet.queries import queries
+
+UNIQUE_VIOLATION = "23505"
 
 queries.require(
     "leads_owned_ids", "leads_ensure_phones", "leads_ids_by_phone", "leads_list", "leads_get",
     "leads_insert", "leads_update", "leads_phone_taken", "leads_delete",
     "leads_cancel_open_messages", "leads_export", "leads_import_lock", "leads_import_stage",
-    "leads_import_copy", "leads_import_merge",
+    "leads_import_copy", "leads_import_merge", "leads_import_sort_memory", "leads_import_update",
+    "leads_import_insert", "leads_import_clear",
+    "leads_import_no_jit",
 )
 
 
@@ -97,18 +102,40 @@ def export_rows(conn: Connection, user_id: int) -> Any:
     return conn.execute(queries.text("leads_export"), {"user_id": user_id}).mappings()
 
 
+def begin_import(conn: Connection, user_id: int) -> None:
+    """In the import's transaction: take the user's import lock and create the (empty) stage."""
+    conn.execute(queries.text("leads_import_lock"), {"user_id": user_id})
+    conn.execute(queries.text("leads_import_stage"))
+    conn.execute(queries.text("leads_import_sort_memory"))
+    conn.execute(queries.text("leads_import_no_jit"))
+
+
 def merge_import(conn: Connection, user_id: int, csv_payload: bytes,
                  default_target_status: str) -> tuple[int, int]:
     """Stage rows (CSV: phone, name, niches "a,b", target_status, device id, attributes JSON)
-    with COPY and upsert them in one statement; (inserted, updated)."""
-    conn.execute(queries.text("leads_import_lock"), {"user_id": user_id})
-    conn.execute(queries.text("leads_import_stage"))
+    with COPY, update the leads that exist and insert the rest; (inserted, updated).
+
+    Call begin_import first, in the same transaction; each call replaces the stage, so an
+    import can be merged in chunks (phones unique within a chunk; a phone of an earlier chunk
+    simply updates the lead that chunk created). The import lock keeps other imports out, but a
+    lead added through the API can still take a staged phone between the update and the insert:
+    the insert then fails inside a savepoint and the chunk goes through one race-proof upsert.
+    """
+    conn.execute(queries.text("leads_import_clear"))
     raw = conn.connection.driver_connection
     with raw.cursor() as cursor, cursor.copy(queries["leads_import_copy"].sql) as copy:
         view = memoryview(csv_payload)
         for start in range(0, len(view), 1 << 20):
             copy.write(view[start:start + (1 << 20)])
-    inserted, updated = conn.execute(queries.text("leads_import_merge"), {
-        "user_id": user_id, "default_target_status": default_target_status,
-    }).one()
-    return int(inserted), int(updated)
+    params = {"user_id": user_id, "default_target_status": default_target_status}
+    updated = int(conn.execute(queries.text("leads_import_update"), params).scalar_one())
+    try:
+        with conn.begin_nested():
+            inserted = conn.execute(queries.text("leads_import_insert"), params).rowcount
+    except IntegrityError as error:
+        if getattr(error.orig, "sqlstate", None) != UNIQUE_VIOLATION:
+            raise
+        more_inserted, more_updated = conn.execute(
+            queries.text("leads_import_merge"), params).one()
+        return int(more_inserted), updated + int(more_updated)
+    return int(inserted), updated

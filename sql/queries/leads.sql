@@ -99,10 +99,68 @@ CREATE TEMP TABLE lead_import (
 COPY lead_import (phone, name, niches, target_status, preferred_device_id, attributes)
 FROM STDIN WITH (FORMAT csv)
 
+-- name: leads_import_clear
+-- An import is merged chunk by chunk through the same stage.
+TRUNCATE lead_import
+
+-- name: leads_import_sort_memory
+-- The insert below sorts the staged rows by phone: in memory rather than in temp files.
+SET LOCAL work_mem = '64MB'
+
+-- name: leads_import_no_jit
+-- Each chunk's statements are planned anew; JIT-compiling them costs more than it saves.
+SET LOCAL jit = off
+
+-- name: leads_import_update
+-- Existing leads of the staged phones get the file's non-empty name / status / device, niches
+-- merged (sorted in code-point order, like dripfleet.niches) and attributes merged; rows that
+-- would not change are not written. Returns how many were updated.
+WITH changed AS (
+    SELECT l.id,
+           coalesce(nullif(i.name, ''), l.name) AS name,
+           CASE
+               WHEN i.niches = '' OR l.niches @> string_to_array(i.niches, ',') THEN l.niches
+               ELSE ARRAY(SELECT DISTINCT x COLLATE "C"
+                          FROM unnest(l.niches || string_to_array(i.niches, ',')) AS x
+                          ORDER BY 1)
+           END AS niches,
+           coalesce(nullif(i.target_status, ''), l.target_status) AS target_status,
+           coalesce(i.preferred_device_id, l.preferred_device_id) AS preferred_device_id,
+           l.attributes || CAST(coalesce(nullif(i.attributes, ''), '{}') AS jsonb) AS attributes
+    FROM lead_import i
+    JOIN leads l ON l.user_id = :user_id AND l.phone = i.phone
+), updated AS (
+    UPDATE leads t
+    SET name = c.name, niches = c.niches, target_status = c.target_status,
+        preferred_device_id = c.preferred_device_id, attributes = c.attributes,
+        updated_at = now()
+    FROM changed c
+    WHERE t.id = c.id
+      AND (t.name, t.niches, t.target_status, t.preferred_device_id, t.attributes)
+          IS DISTINCT FROM
+          (c.name, c.niches, c.target_status, c.preferred_device_id, c.attributes)
+    RETURNING 1
+)
+SELECT count(*) FROM updated
+
+-- name: leads_import_insert
+-- Staged phones the user does not have yet, inserted in phone order (the unique index then grows
+-- at its right edge instead of at random pages). A plain INSERT: a phone that another writer
+-- adds meanwhile raises a unique violation, and the caller falls back to leads_import_merge.
+INSERT INTO leads (user_id, phone, name, niches, target_status, preferred_device_id, attributes)
+SELECT :user_id, i.phone, i.name,
+       coalesce(string_to_array(nullif(i.niches, ''), ','), '{}'),
+       coalesce(nullif(i.target_status, ''), :default_target_status),
+       i.preferred_device_id,
+       CAST(coalesce(nullif(i.attributes, ''), '{}') AS jsonb)
+FROM lead_import i
+WHERE NOT EXISTS (SELECT 1 FROM leads l WHERE l.user_id = :user_id AND l.phone = i.phone)
+ORDER BY i.phone
+
 -- name: leads_import_merge
--- Upsert the staged rows: new phones are inserted; existing leads get the file's non-empty
--- name / status / device, niches merged (sorted in code-point order, like dripfleet.niches) and
--- attributes merged; rows that would not change anything are not written and not returned.
+-- The race-proof path, taken only when leads_import_insert met a phone added meanwhile: upsert
+-- the staged rows with the same rules as leads_import_update for existing leads; rows that would
+-- not change are not written and not returned.
 WITH merged AS (
 INSERT INTO leads AS t (user_id, phone, name, niches, target_status, preferred_device_id,
                         attributes)

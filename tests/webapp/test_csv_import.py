@@ -162,3 +162,62 @@ def test_fast_phone_path_agrees_with_the_kernel():
         phones, reasons = normalize_phones(pd.Series(samples), region)
         for raw, phone, reason in zip(samples, phones, reasons, strict=True):
             assert (phone, reason) == try_normalize_phone(raw, region), raw
+
+
+def _mixed_rows(count: int) -> bytes:
+    """Rows whose phones repeat far apart (so across chunks), with invalid ones between."""
+    lines = ["name,phone,niche,target_status,city"]
+    for i in range(count):
+        phone = f"+6012345{6800 + i % (count // 3):04d}"
+        lines.append(f"Lead {i},{phone},{'fitness' if i % 2 else 'yoga'},"
+                     f"{'customer' if i % 5 == 0 else ''},{'Penang' if i % 3 else ''}")
+        if i % 11 == 0:
+            lines.append(f"Bad {i},12{i},fitness,,")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_chunked_import_gives_the_same_report_and_leads(alice, bob, engine, monkeypatch):
+    import dripfleet.csv_import as csv_import
+
+    data = _mixed_rows(90)
+    whole = upload(alice, data=data).get_json()
+    monkeypatch.setattr(csv_import, "FIRST_CHUNK_ROWS", 4)
+    monkeypatch.setattr(csv_import, "CHUNK_ROWS", 9)
+    assert len(csv_import._chunks(99)) > 10
+    chunked = upload(bob, data=data).get_json()
+    assert whole["inserted"] == 30 and whole["duplicates_merged"] == 60
+    assert chunked == whole
+    assert leads_of(engine, bob.id) == leads_of(engine, alice.id)
+    before = leads_of(engine, bob.id)
+    again = upload(bob, data=data).get_json()
+    # a phone repeated with other values chunks apart is counted by its first row's effect
+    assert again["inserted"] == 0 and again["updated"] + again["unchanged"] == 30
+    assert leads_of(engine, bob.id) == before
+
+
+def test_a_lead_added_during_the_import_is_merged_not_a_500(alice, engine):
+    """The fast insert meets a phone another writer adds meanwhile: the chunk is upserted."""
+    import threading
+    import time
+
+    data = b"name,phone,niche\nRacer,+60123456790,fitness\nOther,+60123456791,yoga\n"
+    results = {}
+    with engine.connect() as other:
+        other.execute(text("INSERT INTO leads (user_id, phone, name, niches) "
+                           "VALUES (:u, '+60123456790', 'From the API', '{vip}')"),
+                      {"u": alice.id})  # not committed yet: the import's insert waits on it
+        thread = threading.Thread(target=lambda: results.update(response=upload(alice, data=data)))
+        thread.start()
+        deadline = time.monotonic() + 30
+        while scalar(engine, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                             " AND query LIKE 'INSERT INTO leads%'") == 0:
+            assert time.monotonic() < deadline, "the import never reached its insert"
+            time.sleep(0.05)
+        other.commit()
+    thread.join(30)
+    response = results["response"]
+    assert response.status_code == 200, response.get_data(as_text=True)
+    report = response.get_json()
+    assert (report["inserted"], report["updated"]) == (1, 1)
+    racer = leads_of(engine, alice.id)["+60123456790"]
+    assert racer["name"] == "Racer" and racer["niches"] == ["fitness", "vip"]
