@@ -145,7 +145,7 @@ class Supervisor:
         with self.engine.begin() as conn:
             rescued = sending.rescue_messages(conn)
         with self.engine.begin() as conn:
-            moved = sending.failover_messages(conn, None)
+            moved = sending.failover_messages(conn, self.settings.queue_buffer_size)
         if rescued["queued"] or rescued["failed"] or moved:
             log.info("rescued %s expired messages, moved %d off unusable devices", rescued, moved)
         self._grow(self._desired_workers())

@@ -446,7 +446,7 @@ class Worker:
         if state.status == status and state.releasing:
             return
         hosts.set_device_status(conn, self.owner, state.id, status, reason, until)
-        moved = sending.failover_messages(conn, state.id)
+        moved = sending.failover_messages(conn, self.settings.queue_buffer_size, state.id)
         log.warning("%s: device %s %s (%s); moved %d messages", self.owner, state.id, status,
                     reason, moved)
         state.status = status
@@ -600,7 +600,7 @@ class Worker:
             if row is not None and row["device_status"] not in (None, "online"):
                 state.status = row["device_status"]  # auto-paused after repeated failures
                 with self.engine.begin() as conn:
-                    sending.failover_messages(conn, state.id)
+                    sending.failover_messages(conn, self.settings.queue_buffer_size, state.id)
                 self._stop_session(state)
                 state.releasing = True
             if fatal_status is not None:

@@ -108,11 +108,13 @@ def rescue_messages(conn: Connection, dead_owners: list[str] | None = None) -> d
     return {"queued": int(row["queued"]), "failed": int(row["failed"])}
 
 
-def failover_messages(conn: Connection, device_id: int | None = None) -> int:
-    """Move unpinned unsent messages off unusable devices (one, or all); returns how many."""
-    return int(
-        conn.execute(queries.text("failover_messages"), {"device_id": device_id}).scalar_one()
-    )
+def failover_messages(conn: Connection, buffer_size: int, device_id: int | None = None) -> int:
+    """Move unpinned unsent messages off unusable devices (one, or all) to usable ones, within
+    their buffers; returns how many moved. Waits for a batch being materialised to commit."""
+    conn.execute(queries.text("lock_materialise"))
+    return int(conn.execute(
+        queries.text("failover_messages"), {"device_id": device_id, "buffer_size": buffer_size}
+    ).scalar_one())
 
 
 def opt_out_lead(conn: Connection, user_id: int, phone: str) -> dict[str, int]:

@@ -188,27 +188,47 @@ FROM m
 
 -- name: failover_messages
 -- Move the unpinned queued / held messages of devices that are not usable (logged out, banned,
--- disabled, failed) to the same user's usable device with the fewest queued messages. Pinned
--- messages stay and wait for their device. :device_id null = every such device.
+-- disabled, failed) to the same user's usable devices, least loaded first, never above the
+-- buffer (:buffer_size queued): what does not fit stays and moves on a later pass, as room
+-- frees up. Pinned messages stay and wait for their device. :device_id null = every such
+-- device. Run after lock_materialise in the same transaction, so that the loads counted here
+-- cannot race a batch being materialised.
 WITH bad AS (
-    SELECT d.id, d.user_id
+    SELECT d.id
     FROM devices d
     WHERE d.status IN ('logged_out', 'banned', 'disabled', 'failed')
       AND (CAST(:device_id AS bigint) IS NULL OR d.id = CAST(:device_id AS bigint))
-      AND EXISTS (SELECT 1 FROM message_queue q
-                  WHERE q.device_id = d.id AND q.status IN ('queued', 'held') AND NOT q.pinned)
-), target AS (
-    SELECT DISTINCT ON (bad.id) bad.id AS from_id, t.id AS to_id
-    FROM bad
-    JOIN devices t ON t.user_id = bad.user_id AND t.status = 'online'
-    ORDER BY bad.id,
-             (SELECT count(*) FROM message_queue q
-              WHERE q.device_id = t.id AND q.status = 'queued'),
-             t.id
+), moving AS (
+    SELECT q.id, q.user_id
+    FROM message_queue q
+    JOIN bad ON q.device_id = bad.id
+    WHERE q.status IN ('queued', 'held') AND NOT q.pinned
+    ORDER BY q.id
+    FOR UPDATE OF q SKIP LOCKED
+), numbered AS (
+    SELECT id, user_id, row_number() OVER (PARTITION BY user_id ORDER BY id) AS n
+    FROM moving
+), wanted AS (
+    SELECT user_id, count(*) AS n FROM moving GROUP BY user_id
+), loads AS (
+    SELECT t.id, t.user_id, w.n AS wanted,
+           (SELECT count(*) FROM message_queue q
+            WHERE q.device_id = t.id AND q.status = 'queued') AS queued
+    FROM devices t
+    JOIN wanted w ON w.user_id = t.user_id
+    WHERE t.status = 'online'
+), slots AS (
+    -- one row per free place; numbered so that the emptiest places fill first
+    SELECT l.id AS device_id, l.user_id,
+           row_number() OVER (PARTITION BY l.user_id ORDER BY l.queued + k, l.id) AS n
+    FROM loads l
+    CROSS JOIN LATERAL generate_series(
+        1, least(greatest(CAST(:buffer_size AS integer) - l.queued, 0), l.wanted)) AS k
 ), moved AS (
-    UPDATE message_queue q SET device_id = target.to_id, updated_at = now()
-    FROM target
-    WHERE q.device_id = target.from_id AND q.status IN ('queued', 'held') AND NOT q.pinned
+    UPDATE message_queue q SET device_id = s.device_id, updated_at = now()
+    FROM numbered m
+    JOIN slots s ON s.user_id = m.user_id AND s.n = m.n
+    WHERE q.id = m.id
     RETURNING q.id
 )
 SELECT count(*) AS moved FROM moved

@@ -3,7 +3,7 @@
 from dripfleet.stores import sending
 
 
-def test_failover_moves_unpinned_to_the_usable_device_with_fewest_queued(fleet, engine):
+def test_failover_moves_unpinned_to_the_least_loaded_usable_devices(fleet, engine):
     user = fleet.user()
     gone = fleet.device(user, status="logged_out")
     busy = fleet.device(user)
@@ -14,10 +14,40 @@ def test_failover_moves_unpinned_to_the_usable_device_with_fewest_queued(fleet, 
     held = fleet.queue(user, gone, 1, status="held")
     pinned = fleet.queue(user, gone, 2, pinned=True)
     with engine.begin() as conn:
-        assert sending.failover_messages(conn, None) == 5
+        assert sending.failover_messages(conn, 1000) == 5
     rows = dict(fleet.sql("SELECT id, device_id FROM message_queue"))
-    assert {rows[m] for m in unpinned + held} == {idle}
+    moved = [rows[m] for m in unpinned + held]
+    # the emptiest places first: idle takes three to catch up, then the two share the rest
+    assert (moved.count(idle), moved.count(busy)) == (4, 1)
     assert {rows[m] for m in pinned} == {gone}
+
+
+def test_failover_never_fills_a_device_above_the_buffer(fleet, engine):
+    user = fleet.user()
+    gone = fleet.device(user, status="banned")
+    full = fleet.device(user)
+    roomy = fleet.device(user)
+    sent = fleet.queue(user, full, 3)
+    fleet.queue(user, roomy, 1)
+    waiting = fleet.queue(user, gone, 5)
+    other_user = fleet.user()
+    lonely = fleet.device(other_user, status="logged_out")
+    fleet.queue(other_user, lonely, 2)
+    with engine.begin() as conn:
+        assert sending.failover_messages(conn, 3) == 2  # only roomy has room: two places
+    loads = dict(fleet.sql("SELECT device_id, count(*) FROM message_queue"
+                           " WHERE status = 'queued' GROUP BY 1"))
+    assert loads[full] == 3 and loads[roomy] == 3 and loads[gone] == 3
+    assert loads[lonely] == 2  # its user has no usable device: they wait where they are
+    # as the full device sends, later passes move the rest
+    fleet.sql("UPDATE message_queue SET status = 'sent', sent_at = now() WHERE id = ANY(:ids)",
+              ids=sent)
+    with engine.begin() as conn:
+        assert sending.failover_messages(conn, 3) == 3
+    assert not fleet.sql("SELECT id FROM message_queue WHERE device_id = :d AND status ="
+                         " 'queued'", d=gone)
+    assert {dict(fleet.sql("SELECT id, device_id FROM message_queue"))[m]
+            for m in waiting} <= {full, roomy}
 
 
 def test_opt_out_cancels_messages_and_stops_sequences_with_logs(fleet, engine):
