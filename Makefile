@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 NZVENV ?= .venv-neonize
 NZSTAMP := $(NZVENV)/.installed
 
-.PHONY: up test install lint bench clean-data
+.PHONY: up test install lint bench clean-data screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ test: $(STAMP) $(NZSTAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 	$(NZVENV)/bin/pytest -o 'filterwarnings=error' tests/neonize
+
+## the browser tests, saving their screenshots over the README's (docs/screenshots/)
+screenshots: $(STAMP)
+	sh tests/pages/ensure_chromium.sh
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest tests/pages
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,7 +1,7 @@
 """Acceptance: a marketer's whole path in headless Chromium against gunicorn, the pipelines' tick
 and the simulated device host — register, pair a device through the QR page, upload leads with a
 niche, build and start a two-step sequence, run ticks and the host, watch contacts progress and a
-campaign's bar reach 100 %. Screenshots of every page are saved on the way (docs/screenshots/)."""
+campaign's bar reach 100 %. Screenshots of every page are saved on the way (SCREENSHOTS_DIR)."""
 
 import os
 import re
