@@ -122,6 +122,17 @@ def _canonical_columns(headers: list[str]) -> dict[str, str]:
     return found
 
 
+def _row_numbers(rows: int, skipped: list[int]) -> pd.Index:
+    """The spreadsheet row of each parsed row: the header is row 1, a cell spanning several
+    lines stays one row, and rows pandas skipped as malformed (`skipped`, numbered the same
+    way) keep their numbers, so the rows after them are not shifted."""
+    candidates = np.arange(2, 2 + rows + len(skipped))
+    kept = np.setdiff1d(candidates, np.array(skipped, dtype=candidates.dtype))[:rows]
+    if len(kept) != rows:  # a skipped number outside the file: fall back to plain counting
+        kept = np.arange(2, 2 + rows)
+    return pd.Index(kept, name="row")
+
+
 def read_lead_csv(data: bytes) -> tuple[pd.DataFrame, dict[str, str], list[dict[str, Any]]]:
     """Parse bytes into a frame of strings: (frame, canonical columns, malformed lines)."""
     if not data.strip(b" \t\r\n\xef\xbb\xbf"):
@@ -143,6 +154,7 @@ def read_lead_csv(data: bytes) -> tuple[pd.DataFrame, dict[str, str], list[dict[
         for match in _BAD_LINE.finditer(str(warning.message)):
             bad_lines.append({"line": int(match.group(1)), "phone": "",
                               "reason": f"malformed line: {match.group(2).strip()}"})
+    frame.index = _row_numbers(len(frame), [b["line"] for b in bad_lines])
     frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
     columns = _canonical_columns(list(frame.columns))
     if "phone" not in columns:
@@ -360,8 +372,7 @@ def _attributes(frame: pd.DataFrame, extra_columns: list[str]) -> pd.Series:
 def prepare(frame: pd.DataFrame, columns: dict[str, str], region: str, extra_niches: list[str],
             device_ids: set[int]) -> tuple[pd.DataFrame, list[dict[str, Any]], int]:
     """Normalise every row: (good rows, rejected rows, duplicates merged)."""
-    # read_csv numbers data rows from 0 and the header is line 1 (chunks keep the frame's index)
-    lines = pd.Series(frame.index.to_numpy() + 2, index=frame.index)
+    lines = pd.Series(frame.index.to_numpy(), index=frame.index)  # spreadsheet rows
     blank = (frame == "").all(axis=1)
     frame, lines = frame[~blank], lines[~blank]
     raw_phone = frame[columns["phone"]]

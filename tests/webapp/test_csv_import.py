@@ -221,3 +221,13 @@ def test_a_lead_added_during_the_import_is_merged_not_a_500(alice, engine):
     assert (report["inserted"], report["updated"]) == (1, 1)
     racer = leads_of(engine, alice.id)["+60123456790"]
     assert racer["name"] == "Racer" and racer["niches"] == ["fitness", "vip"]
+
+
+def test_rejected_rows_are_numbered_as_a_spreadsheet_shows_them(alice):
+    """A quoted cell over several lines is one row; a malformed row keeps its number."""
+    data = (b'name,phone,note\n"Multi\nline",+60123456720,a\nBad,+60123456721,x,y\n'
+            b'Short,12345,b\n"A\n\nB",99,c\n')
+    report = upload(alice, data=data).get_json()
+    assert [(r["line"], r["phone"]) for r in report["rejected"]] == \
+        [(3, ""), (4, "12345"), (5, "99")]
+    assert report["inserted"] == 1
