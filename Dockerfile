@@ -40,4 +40,4 @@ ENV PATH=/opt/venv/bin:$PATH \
 USER dripfleet
 EXPOSE 8000 3000 8001
 # the web app by default; every other service names its own command (compose, Railway)
-CMD ["sh", "-c", "exec gunicorn --bind [::]:${PORT:-8000} --workers ${WEB_CONCURRENCY:-2} webapp.wsgi:app"]
+CMD ["sh", "-c", "exec gunicorn -c python:webapp.gunicorn_conf --bind [::]:${PORT:-8000} --workers ${WEB_CONCURRENCY:-2} webapp.wsgi:app"]

@@ -92,7 +92,8 @@ def gunicorn(url: str) -> Iterator[int]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench-secret", "LOG_LEVEL": "WARNING"}
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", "2",
+        [str(Path(sys.executable).parent / "gunicorn"), "-c", "python:webapp.gunicorn_conf", "-b",
+         f"127.0.0.1:{port}", "-w", "2",
          "--log-level", "warning", "webapp.wsgi:app"],
         cwd=ROOT, env=env, start_new_session=True)
     try:

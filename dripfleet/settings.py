@@ -50,6 +50,7 @@ class Settings:
     message_max_age_hours: float = 72.0
     max_upload_mb: float = 50.0
     max_media_mb: float = 16.0
+    web_timeout_seconds: int = 120
     log_level: str = "INFO"
     dagster_ui_url: str = "http://127.0.0.1:3000"
     device_host_port: int = 8001
@@ -178,6 +179,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "MESSAGE_MAX_AGE_HOURS": ("message_max_age_hours", _number(float, 0.001)),
     "MAX_UPLOAD_MB": ("max_upload_mb", _number(float, 0.001)),
     "MAX_MEDIA_MB": ("max_media_mb", _number(float, 0.001)),
+    "WEB_TIMEOUT_SECONDS": ("web_timeout_seconds", _number(int, 1)),
     "LOG_LEVEL": ("log_level", _choice(LOG_LEVELS, upper=True)),
     "DAGSTER_UI_URL": ("dagster_ui_url", _http_url),
     "DEVICE_HOST_PORT": ("device_host_port", _number(int, 0)),

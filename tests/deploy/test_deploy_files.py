@@ -6,6 +6,7 @@ variable they use is documented, and every health path is served by the app that
 """
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -95,3 +96,32 @@ def test_railway_configs_name_real_commands_and_paths():
             assert name_only in CONSOLE_SCRIPTS | IMAGE_PROGRAMS, f"{name}: {program}"
         assert config["deploy"].get("healthcheckPath") == expected_health.get(name)
     assert configs["web"]["deploy"]["preDeployCommand"] == ["dripfleet migrate"]
+
+
+def test_every_web_server_command_loads_the_gunicorn_settings():
+    """A long CSV import must not meet gunicorn's default 30 s worker timeout anywhere."""
+    commands = {
+        "Procfile": (ROOT / "Procfile").read_text(),
+        "Dockerfile": (ROOT / "Dockerfile").read_text(),
+        "docker-compose.yml": " ".join(SERVICES["web"]["command"]),
+        "railway web": json.loads((ROOT / "deploy" / "railway" / "web.json").read_text())
+        ["deploy"]["startCommand"],
+    }
+    for where, text in commands.items():
+        for line in text.splitlines():
+            if "gunicorn " in line and "webapp.wsgi:app" in line:
+                assert "-c python:webapp.gunicorn_conf" in line, f"{where}: {line}"
+
+
+def test_gunicorn_settings_take_the_timeout_from_the_environment():
+    import subprocess
+    import sys
+
+    code = "import webapp.gunicorn_conf as c; print(c.timeout)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "WEB_TIMEOUT_SECONDS": "300"}, timeout=60)
+    assert run.stdout.strip() == "300", run.stderr
+    bad = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "WEB_TIMEOUT_SECONDS": "soon"}, timeout=60)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0 and "WEB_TIMEOUT_SECONDS" in bad.stderr

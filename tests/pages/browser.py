@@ -62,8 +62,8 @@ def gunicorn(database_url: str, extra_env: dict[str, str] | None = None) -> Iter
     gunicorn_bin = str(Path(sys.executable).with_name("gunicorn"))
     log = tempfile.TemporaryFile()  # noqa: SIM115 - outlives this block, closed in finally
     process = subprocess.Popen(
-        [gunicorn_bin, "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
-         "--access-logfile", "-", "webapp.wsgi:app"],
+        [gunicorn_bin, "-c", "python:webapp.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
+         "--workers", "2", "--threads", "4", "--access-logfile", "-", "webapp.wsgi:app"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
