@@ -446,6 +446,7 @@ def import_leads(conn: Connection, user_id: int, data: bytes, *, region: str,
     rejected: list[dict[str, Any]] = list(bad_lines)
     default_status = target_status or "prospect"
     seen: set[str] = set()
+    had_leads: bool | None = None  # known once the import lock is held
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lead-import") as writer:
         pending: list[Future] = []
         for start, stop in _chunks(len(frame)):
@@ -458,12 +459,13 @@ def import_leads(conn: Connection, user_id: int, data: bytes, *, region: str,
             seen.update(good["phone"].tolist())
             report.duplicates_merged += merged + int(again.sum())
             report.rows += len(good) + merged + len(chunk_rejected)
-            if not pending:
-                pending.append(writer.submit(leads.begin_import, conn, user_id))
-            for rows, counted in ((good[~again], True), (good[again], False)):
+            if had_leads is None:
+                had_leads = leads.begin_import(conn, user_id)
+            # first rows of their phone: leads only if the user had any; repeats: always
+            for rows, first in ((good[~again], True), (good[again], False)):
                 if len(rows):
                     pending.append(writer.submit(_merge_chunk, conn, user_id, rows,
-                                                 default_status, counted))
+                                                 default_status, first, had_leads or not first))
             _drain(pending, report, wait=False)
         _drain(pending, report, wait=True)
     report.rows += len(bad_lines)
@@ -479,8 +481,9 @@ def _chunks(rows: int) -> list[tuple[int, int]]:
 
 
 def _merge_chunk(conn: Connection, user_id: int, rows: pd.DataFrame, default_status: str,
-                 counted: bool) -> tuple[int, int, int] | None:
-    inserted, updated = leads.merge_import(conn, user_id, _copy_payload(rows), default_status)
+                 counted: bool, may_exist: bool) -> tuple[int, int, int] | None:
+    inserted, updated = leads.merge_import(conn, user_id, _copy_payload(rows), default_status,
+                                           may_exist=may_exist)
     return (inserted, updated, len(rows) - inserted - updated) if counted else None
 
 

@@ -14,9 +14,8 @@ queries.require(
     "leads_owned_ids", "leads_ensure_phones", "leads_ids_by_phone", "leads_list", "leads_get",
     "leads_insert", "leads_update", "leads_phone_taken", "leads_delete",
     "leads_cancel_open_messages", "leads_export", "leads_import_lock", "leads_import_stage",
-    "leads_import_copy", "leads_import_merge", "leads_import_sort_memory", "leads_import_update",
-    "leads_import_insert", "leads_import_clear",
-    "leads_import_no_jit",
+    "leads_import_copy", "leads_import_merge", "leads_import_sort_memory", "leads_import_upsert",
+    "leads_import_any", "leads_import_insert", "leads_import_clear", "leads_import_no_jit",
 )
 
 
@@ -102,24 +101,28 @@ def export_rows(conn: Connection, user_id: int) -> Any:
     return conn.execute(queries.text("leads_export"), {"user_id": user_id}).mappings()
 
 
-def begin_import(conn: Connection, user_id: int) -> None:
-    """In the import's transaction: take the user's import lock and create the (empty) stage."""
+def begin_import(conn: Connection, user_id: int) -> bool:
+    """In the import's transaction: take the user's import lock and create the (empty) stage.
+    Returns whether the user had any lead then."""
     conn.execute(queries.text("leads_import_lock"), {"user_id": user_id})
     conn.execute(queries.text("leads_import_stage"))
     conn.execute(queries.text("leads_import_sort_memory"))
     conn.execute(queries.text("leads_import_no_jit"))
+    return bool(conn.execute(queries.text("leads_import_any"), {"user_id": user_id}).scalar())
 
 
 def merge_import(conn: Connection, user_id: int, csv_payload: bytes,
-                 default_target_status: str) -> tuple[int, int]:
+                 default_target_status: str, *, may_exist: bool = True) -> tuple[int, int]:
     """Stage rows (CSV: phone, name, niches "a,b", target_status, device id, attributes JSON)
     with COPY, update the leads that exist and insert the rest; (inserted, updated).
 
     Call begin_import first, in the same transaction; each call replaces the stage, so an
     import can be merged in chunks (phones unique within a chunk; a phone of an earlier chunk
-    simply updates the lead that chunk created). The import lock keeps other imports out, but a
-    lead added through the API can still take a staged phone between the update and the insert:
-    the insert then fails inside a savepoint and the chunk goes through one race-proof upsert.
+    updates the lead that chunk wrote). `may_exist=False` says no staged phone can be a lead
+    yet (the user had none and no earlier chunk wrote them): the rows are simply inserted. The
+    import lock keeps other imports out, but a lead added through the API can still take a
+    staged phone meanwhile: the fast statement then fails inside a savepoint and the chunk goes
+    through one race-proof upsert, so no row is skipped.
     """
     conn.execute(queries.text("leads_import_clear"))
     raw = conn.connection.driver_connection
@@ -128,14 +131,16 @@ def merge_import(conn: Connection, user_id: int, csv_payload: bytes,
         for start in range(0, len(view), 1 << 20):
             copy.write(view[start:start + (1 << 20)])
     params = {"user_id": user_id, "default_target_status": default_target_status}
-    updated = int(conn.execute(queries.text("leads_import_update"), params).scalar_one())
     try:
         with conn.begin_nested():
-            inserted = conn.execute(queries.text("leads_import_insert"), params).rowcount
+            if may_exist:
+                inserted, updated = conn.execute(
+                    queries.text("leads_import_upsert"), params).one()
+            else:
+                inserted = conn.execute(queries.text("leads_import_insert"), params).rowcount
+                updated = 0
     except IntegrityError as error:
         if getattr(error.orig, "sqlstate", None) != UNIQUE_VIOLATION:
             raise
-        more_inserted, more_updated = conn.execute(
-            queries.text("leads_import_merge"), params).one()
-        return int(more_inserted), updated + int(more_updated)
-    return int(inserted), updated
+        inserted, updated = conn.execute(queries.text("leads_import_merge"), params).one()
+    return int(inserted), int(updated)

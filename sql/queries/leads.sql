@@ -111,15 +111,23 @@ SET LOCAL work_mem = '64MB'
 -- Each chunk's statements are planned anew; JIT-compiling them costs more than it saves.
 SET LOCAL jit = off
 
--- name: leads_import_update
--- Existing leads of the staged phones get the file's non-empty name / status / device, niches
--- merged (sorted in code-point order, like dripfleet.niches) and attributes merged; rows that
--- would not change are not written. Returns how many were updated.
+-- name: leads_import_any
+-- Whether the user had any lead when the import began (under the import lock).
+SELECT EXISTS (SELECT 1 FROM leads WHERE user_id = :user_id)
+
+-- name: leads_import_upsert
+-- One statement, so one snapshot: existing leads of the staged phones get the file's non-empty
+-- name / status / device, niches merged (sorted in code-point order, like dripfleet.niches) and
+-- attributes merged (rows that would not change are not written); the other phones are inserted
+-- with a plain INSERT in phone order (the unique index grows at its right edge). A phone another
+-- writer commits after the snapshot makes the INSERT fail with a unique violation, and the
+-- caller falls back to leads_import_merge: no row is ever skipped silently.
 WITH changed AS (
     SELECT l.id,
            coalesce(nullif(i.name, ''), l.name) AS name,
            CASE
-               WHEN i.niches = '' OR l.niches @> string_to_array(i.niches, ',') THEN l.niches
+               WHEN coalesce(i.niches, '') = '' OR l.niches @> string_to_array(i.niches, ',')
+                   THEN l.niches
                ELSE ARRAY(SELECT DISTINCT x COLLATE "C"
                           FROM unnest(l.niches || string_to_array(i.niches, ',')) AS x
                           ORDER BY 1)
@@ -140,26 +148,37 @@ WITH changed AS (
           IS DISTINCT FROM
           (c.name, c.niches, c.target_status, c.preferred_device_id, c.attributes)
     RETURNING 1
+), inserted AS (
+    INSERT INTO leads (user_id, phone, name, niches, target_status, preferred_device_id,
+                       attributes)
+    SELECT :user_id, i.phone, coalesce(i.name, ''),
+           coalesce(string_to_array(nullif(i.niches, ''), ','), '{}'),
+           coalesce(nullif(i.target_status, ''), :default_target_status),
+           i.preferred_device_id,
+           CAST(coalesce(nullif(i.attributes, ''), '{}') AS jsonb)
+    FROM lead_import i
+    WHERE NOT EXISTS (SELECT 1 FROM leads l WHERE l.user_id = :user_id AND l.phone = i.phone)
+    ORDER BY i.phone
+    RETURNING 1
 )
-SELECT count(*) FROM updated
+SELECT (SELECT count(*) FROM inserted) AS inserted, (SELECT count(*) FROM updated) AS updated
 
 -- name: leads_import_insert
--- Staged phones the user does not have yet, inserted in phone order (the unique index then grows
--- at its right edge instead of at random pages). A plain INSERT: a phone that another writer
--- adds meanwhile raises a unique violation, and the caller falls back to leads_import_merge.
+-- The staged phones when the user had no lead before the import and no earlier chunk wrote
+-- them: nothing to update, so a plain INSERT in phone order. A phone another writer added
+-- meanwhile fails it with a unique violation, and the caller falls back to leads_import_merge.
 INSERT INTO leads (user_id, phone, name, niches, target_status, preferred_device_id, attributes)
-SELECT :user_id, i.phone, i.name,
+SELECT :user_id, i.phone, coalesce(i.name, ''),
        coalesce(string_to_array(nullif(i.niches, ''), ','), '{}'),
        coalesce(nullif(i.target_status, ''), :default_target_status),
        i.preferred_device_id,
        CAST(coalesce(nullif(i.attributes, ''), '{}') AS jsonb)
 FROM lead_import i
-WHERE NOT EXISTS (SELECT 1 FROM leads l WHERE l.user_id = :user_id AND l.phone = i.phone)
 ORDER BY i.phone
 
 -- name: leads_import_merge
--- The race-proof path, taken only when leads_import_insert met a phone added meanwhile: upsert
--- the staged rows with the same rules as leads_import_update for existing leads; rows that would
+-- The race-proof path, taken only when a faster statement met a phone another writer added
+-- meanwhile: upsert the staged rows with the same rules as leads_import_upsert; rows that would
 -- not change are not written and not returned.
 WITH merged AS (
 INSERT INTO leads AS t (user_id, phone, name, niches, target_status, preferred_device_id,
@@ -168,7 +187,7 @@ SELECT :user_id, i.phone,
        coalesce(nullif(i.name, ''), l.name, ''),
        CASE
            WHEN l.id IS NULL THEN coalesce(string_to_array(nullif(i.niches, ''), ','), '{}')
-           WHEN i.niches = '' OR l.niches @> string_to_array(i.niches, ',') THEN l.niches
+           WHEN coalesce(i.niches, '') = '' OR l.niches @> string_to_array(i.niches, ',') THEN l.niches
            ELSE ARRAY(SELECT DISTINCT x COLLATE "C"
                       FROM unnest(l.niches || string_to_array(i.niches, ',')) AS x
                       ORDER BY 1)
