@@ -3,8 +3,8 @@
 A file is refused whole (CsvRefused, nothing written) when it cannot be a lead CSV: empty, binary,
 too large, or without a phone column. Otherwise every row is either merged into the user's leads
 (new phones inserted, existing leads updated, niches merged) or reported with its line and reason.
-Rows are prepared and merged in chunks (COPY into a stage, UPDATE the existing leads, INSERT the
-rest in phone order) while the next chunk is prepared.
+Rows are prepared and merged in chunks (COPY into a stage, then one statement that updates the
+existing leads and inserts the rest in phone order) while the next chunk is prepared.
 """
 
 import csv
@@ -35,6 +35,7 @@ MAX_REPORTED_REJECTIONS = 1000
 # the first chunk is smaller so that the database starts early
 CHUNK_ROWS = 200_000
 FIRST_CHUNK_ROWS = 50_000
+MERGES_AHEAD = 2  # prepared chunks that may wait for the database
 # canonical column -> accepted header spellings (lower case, spaces/dashes as "_")
 ALIASES = {
     "phone": ("phone", "mobile", "number", "whatsapp", "phone_number", "mobile_number",
@@ -466,8 +467,8 @@ def import_leads(conn: Connection, user_id: int, data: bytes, *, region: str,
                 if len(rows):
                     pending.append(writer.submit(_merge_chunk, conn, user_id, rows,
                                                  default_status, first, had_leads or not first))
-            _drain(pending, report, wait=False)
-        _drain(pending, report, wait=True)
+            _drain(pending, report, keep=MERGES_AHEAD)
+        _drain(pending, report, keep=0)
     report.rows += len(bad_lines)
     rejected.sort(key=lambda r: r["line"])
     report.rejected_count = len(rejected)
@@ -487,9 +488,10 @@ def _merge_chunk(conn: Connection, user_id: int, rows: pd.DataFrame, default_sta
     return (inserted, updated, len(rows) - inserted - updated) if counted else None
 
 
-def _drain(pending: list[Future], report: ImportReport, wait: bool) -> None:
-    """Collect finished merges in order (a failed one raises here); all of them when `wait`."""
-    while pending and (wait or pending[0].done()):
+def _drain(pending: list[Future], report: ImportReport, keep: int) -> None:
+    """Collect merges in order (a failed one raises here): every finished one, and wait for
+    the oldest until at most `keep` are left, so prepared chunks do not pile up in memory."""
+    while pending and (len(pending) > keep or pending[0].done()):
         counts = pending.pop(0).result()
         if counts is not None:
             report.inserted += counts[0]
