@@ -463,10 +463,12 @@ def import_leads(conn: Connection, user_id: int, data: bytes, *, region: str,
             if had_leads is None:
                 had_leads = leads.begin_import(conn, user_id)
             # first rows of their phone: leads only if the user had any; repeats: always
+            # the CSV payload is built here, so that the writer thread only waits on the database
             for rows, first in ((good[~again], True), (good[again], False)):
                 if len(rows):
-                    pending.append(writer.submit(_merge_chunk, conn, user_id, rows,
-                                                 default_status, first, had_leads or not first))
+                    pending.append(writer.submit(
+                        _merge_chunk, conn, user_id, _copy_payload(rows), len(rows),
+                        default_status, first, had_leads or not first))
             _drain(pending, report, keep=MERGES_AHEAD)
         _drain(pending, report, keep=0)
     report.rows += len(bad_lines)
@@ -481,11 +483,11 @@ def _chunks(rows: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
 
 
-def _merge_chunk(conn: Connection, user_id: int, rows: pd.DataFrame, default_status: str,
+def _merge_chunk(conn: Connection, user_id: int, payload: bytes, rows: int, default_status: str,
                  counted: bool, may_exist: bool) -> tuple[int, int, int] | None:
-    inserted, updated = leads.merge_import(conn, user_id, _copy_payload(rows), default_status,
+    inserted, updated = leads.merge_import(conn, user_id, payload, default_status,
                                            may_exist=may_exist)
-    return (inserted, updated, len(rows) - inserted - updated) if counted else None
+    return (inserted, updated, rows - inserted - updated) if counted else None
 
 
 def _drain(pending: list[Future], report: ImportReport, keep: int) -> None:
