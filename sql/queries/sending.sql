@@ -193,32 +193,44 @@ FROM m
 -- frees up. Pinned messages stay and wait for their device. :device_id null = every such
 -- device. Run after lock_materialise in the same transaction, so that the loads counted here
 -- cannot race a batch being materialised.
-WITH bad AS (
+WITH bad AS NOT MATERIALIZED (  -- inlined: the planner then knows how few they are
     SELECT d.id
     FROM devices d
     WHERE d.status IN ('logged_out', 'banned', 'disabled', 'failed')
       AND (CAST(:device_id AS bigint) IS NULL OR d.id = CAST(:device_id AS bigint))
-), moving AS (
+), moving_queued AS (
+    -- each status through its own partial index (next_idx, held_idx), from the unusable devices
     SELECT q.id, q.user_id
-    FROM message_queue q
-    JOIN bad ON q.device_id = bad.id
-    WHERE q.status IN ('queued', 'held') AND NOT q.pinned
+    FROM bad JOIN message_queue q ON q.device_id = bad.id
+    WHERE q.status = 'queued' AND NOT q.pinned
     ORDER BY q.id
     FOR UPDATE OF q SKIP LOCKED
-), numbered AS (
+), moving_held AS (
+    SELECT q.id, q.user_id
+    FROM bad JOIN message_queue q ON q.device_id = bad.id
+    WHERE q.status = 'held' AND NOT q.pinned
+    ORDER BY q.id
+    FOR UPDATE OF q SKIP LOCKED
+), moving AS (
+    SELECT id, user_id FROM moving_queued
+    UNION ALL
+    SELECT id, user_id FROM moving_held
+), numbered AS MATERIALIZED (
     SELECT id, user_id, row_number() OVER (PARTITION BY user_id ORDER BY id) AS n
     FROM moving
 ), wanted AS (
     SELECT user_id, count(*) AS n FROM moving GROUP BY user_id
-), loads AS (
+), loads AS MATERIALIZED (
+    -- counted once per device (inlined, the count would run once per free place)
     SELECT t.id, t.user_id, w.n AS wanted,
            (SELECT count(*) FROM message_queue q
             WHERE q.device_id = t.id AND q.status = 'queued') AS queued
     FROM devices t
     JOIN wanted w ON w.user_id = t.user_id
     WHERE t.status = 'online'
-), slots AS (
-    -- one row per free place; numbered so that the emptiest places fill first
+), slots AS MATERIALIZED (
+    -- one row per free place; numbered so that the emptiest places fill first (materialised,
+    -- like numbered: joined as they are, the two are hashed rather than merged on user alone)
     SELECT l.id AS device_id, l.user_id,
            row_number() OVER (PARTITION BY l.user_id ORDER BY l.queued + k, l.id) AS n
     FROM loads l
