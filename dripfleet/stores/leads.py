@@ -15,7 +15,7 @@ queries.require(
     "leads_insert", "leads_update", "leads_phone_taken", "leads_delete",
     "leads_cancel_open_messages", "leads_export", "leads_import_lock", "leads_import_stage",
     "leads_import_copy", "leads_import_merge", "leads_import_sort_memory", "leads_import_upsert",
-    "leads_import_any", "leads_import_insert", "leads_import_clear", "leads_import_no_jit",
+    "leads_import_any", "leads_import_clear", "leads_import_no_jit",
 )
 
 
@@ -130,15 +130,11 @@ def merge_import(conn: Connection, user_id: int, csv_payload: bytes,
         view = memoryview(csv_payload)
         for start in range(0, len(view), 1 << 20):
             copy.write(view[start:start + (1 << 20)])
-    params = {"user_id": user_id, "default_target_status": default_target_status}
+    params = {"user_id": user_id, "default_target_status": default_target_status,
+              "may_exist": may_exist}
     try:
         with conn.begin_nested():
-            if may_exist:
-                inserted, updated = conn.execute(
-                    queries.text("leads_import_upsert"), params).one()
-            else:
-                inserted = conn.execute(queries.text("leads_import_insert"), params).rowcount
-                updated = 0
+            inserted, updated = conn.execute(queries.text("leads_import_upsert"), params).one()
     except IntegrityError as error:
         if getattr(error.orig, "sqlstate", None) != UNIQUE_VIOLATION:
             raise

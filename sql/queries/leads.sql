@@ -121,7 +121,9 @@ SELECT EXISTS (SELECT 1 FROM leads WHERE user_id = :user_id)
 -- attributes merged (rows that would not change are not written); the other phones are inserted
 -- with a plain INSERT in phone order (the unique index grows at its right edge). A phone another
 -- writer commits after the snapshot makes the INSERT fail with a unique violation, and the
--- caller falls back to leads_import_merge: no row is ever skipped silently.
+-- caller falls back to leads_import_merge: no row is ever skipped silently. :may_exist false
+-- (the user had no lead and no earlier chunk wrote these phones) skips looking for existing
+-- leads: the statement is then a plain INSERT.
 WITH changed AS (
     SELECT l.id,
            coalesce(nullif(i.name, ''), l.name) AS name,
@@ -136,7 +138,7 @@ WITH changed AS (
            coalesce(i.preferred_device_id, l.preferred_device_id) AS preferred_device_id,
            l.attributes || CAST(coalesce(nullif(i.attributes, ''), '{}') AS jsonb) AS attributes
     FROM lead_import i
-    JOIN leads l ON l.user_id = :user_id AND l.phone = i.phone
+    JOIN leads l ON CAST(:may_exist AS boolean) AND l.user_id = :user_id AND l.phone = i.phone
 ), updated AS (
     UPDATE leads t
     SET name = c.name, niches = c.niches, target_status = c.target_status,
@@ -157,24 +159,12 @@ WITH changed AS (
            i.preferred_device_id,
            CAST(coalesce(nullif(i.attributes, ''), '{}') AS jsonb)
     FROM lead_import i
-    WHERE NOT EXISTS (SELECT 1 FROM leads l WHERE l.user_id = :user_id AND l.phone = i.phone)
+    WHERE NOT CAST(:may_exist AS boolean)
+       OR NOT EXISTS (SELECT 1 FROM leads l WHERE l.user_id = :user_id AND l.phone = i.phone)
     ORDER BY i.phone
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM inserted) AS inserted, (SELECT count(*) FROM updated) AS updated
-
--- name: leads_import_insert
--- The staged phones when the user had no lead before the import and no earlier chunk wrote
--- them: nothing to update, so a plain INSERT in phone order. A phone another writer added
--- meanwhile fails it with a unique violation, and the caller falls back to leads_import_merge.
-INSERT INTO leads (user_id, phone, name, niches, target_status, preferred_device_id, attributes)
-SELECT :user_id, i.phone, coalesce(i.name, ''),
-       coalesce(string_to_array(nullif(i.niches, ''), ','), '{}'),
-       coalesce(nullif(i.target_status, ''), :default_target_status),
-       i.preferred_device_id,
-       CAST(coalesce(nullif(i.attributes, ''), '{}') AS jsonb)
-FROM lead_import i
-ORDER BY i.phone
 
 -- name: leads_import_merge
 -- The race-proof path, taken only when a faster statement met a phone another writer added
