@@ -104,23 +104,51 @@ EventCallback = Callable[[Event], None]
 # ---- errors ------------------------------------------------------------------------------------
 
 
+# Why a send failed, stored on the message (message_queue.failure_class). Only 'device'
+# failures count towards DEVICE_FAILURE_PAUSE_AFTER and move a device's messages elsewhere;
+# 'content' failures pause the campaign or sequence the message came from; 'recipient' failures
+# are a per-device rate (a ban-risk signal) and never disable a device.
+FAILURE_CLASSES = ("device", "recipient", "content")
+
+
 class TransportError(Exception):
-    """Base of every transport error; the message is shown to users, keep it readable."""
+    """Base of every transport error; the message is shown to users, keep it readable.
+
+    failure_class says whose fault it is (FAILURE_CLASSES); each subclass has a default and a
+    raiser may name another (a media server that is down is transient but 'content')."""
+
+    failure_class = "device"
+
+    def __init__(self, message: str = "", failure_class: str | None = None) -> None:
+        super().__init__(message)
+        if failure_class is not None:
+            if failure_class not in FAILURE_CLASSES:
+                raise ValueError(f"unknown failure class {failure_class!r}")
+            self.failure_class = failure_class
 
 
 class TransientError(TransportError):
-    """Worth retrying later (timeout, connection drop, rate limit)."""
+    """Worth retrying later (timeout, connection drop, rate limit); 'device' unless named."""
 
 
 class PermanentError(TransportError):
-    """This message can never be sent (number not on WhatsApp, media rejected): fail it now."""
+    """This message can never be sent (number not on WhatsApp): fail it now; 'recipient'."""
+
+    failure_class = "recipient"
+
+
+class ContentError(PermanentError):
+    """The message itself cannot be sent (media unreachable / wrong type / too large, template
+    problem): fail it now; 'content'."""
+
+    failure_class = "content"
 
 
 class DeviceFatalError(TransportError):
     """The session is over (logged out, banned): the device stops; the message is not at fault."""
 
     def __init__(self, message: str, status: str = "logged_out") -> None:
-        super().__init__(message)
+        super().__init__(message, "device")
         if status not in ("logged_out", "banned"):
             raise ValueError(f"device-fatal status must be logged_out or banned, not {status!r}")
         self.status = status
