@@ -64,6 +64,8 @@ class Settings:
     typing_max_seconds: float = 5.0
     check_on_whatsapp: bool = True
     whatsapp_proxy: str | None = None
+    # media (and later webhook) URLs may reach private / loopback addresses: tests, on-premise
+    allow_private_urls: bool = False
 
     @property
     def max_upload_bytes(self) -> int:
@@ -192,6 +194,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "TYPING_MAX_SECONDS": ("typing_max_seconds", _number(float, 0)),
     "CHECK_ON_WHATSAPP": ("check_on_whatsapp", _flag),
     "WHATSAPP_PROXY": ("whatsapp_proxy", _proxy_url),
+    "ALLOW_PRIVATE_URLS": ("allow_private_urls", _flag),
 }
 
 VARIABLES = tuple(_VARIABLES)

@@ -30,6 +30,11 @@ def test_values_are_typed_and_fractions_allowed():
     assert settings.default_region == "US"
 
 
+def test_private_urls_are_refused_unless_allowed():
+    assert load_settings({}).allow_private_urls is False
+    assert load_settings({"ALLOW_PRIVATE_URLS": "true"}).allow_private_urls is True
+
+
 @pytest.mark.parametrize(
     ("environ", "variable", "words"),
     [
@@ -45,6 +50,7 @@ def test_values_are_typed_and_fractions_allowed():
         ({"DEFAULT_REGION": "XX"}, "DEFAULT_REGION", "region"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL", "DEBUG"),
         ({"SECRET_KEY": ""}, "SECRET_KEY", "empty"),
+        ({"ALLOW_PRIVATE_URLS": "maybe"}, "ALLOW_PRIVATE_URLS", "yes/no"),
     ],
 )
 def test_bad_values_name_the_variable(environ, variable, words):
