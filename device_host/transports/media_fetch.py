@@ -1,25 +1,27 @@
 """A message's media as bytes: an uploaded file from the `media` table, or a URL downloaded here.
 
-neonize fetches URLs itself with no timeout and no size limit, so the host downloads media first
-(a connect/read timeout, MAX_MEDIA_MB checked against Content-Length and while streaming) and
-passes bytes. The type comes from the bytes' signature (the server's Content-Type as fallback),
-and a message whose media is not what it claims (an HTML error page sent as an "image") fails
-with a readable error. Unreachable or slow URLs are transient (retried); answers that can never
-become right (4xx, too large, wrong type) are permanent.
+neonize fetches URLs itself with no timeout, no size limit and no address check, so the host
+downloads media first through dripfleet.public_urls (public addresses only unless
+ALLOW_PRIVATE_URLS, every redirect re-checked, time and MAX_MEDIA_MB capped) and passes bytes. The
+type comes from the bytes' signature (the server's Content-Type as fallback), and a message whose
+media is not what it claims (an HTML error page sent as an "image") fails with a readable error.
+Every media failure is class 'content': a server that is down, slow or answers 5xx is transient
+(retried); what can never become right (refused address, 4xx, too large, wrong type, empty) is a
+permanent ContentError.
 """
 
-import time
 from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
 
-import requests
 from sqlalchemy import Connection, Engine
 
-from device_host.transports.base import PermanentError, TransientError
+from device_host.transports.base import ContentError, TransientError
+from dripfleet import public_urls
+from dripfleet.public_urls import FetchFailed, TooLarge, UrlPolicy, UrlRefused
+from dripfleet.settings import load_settings
 from dripfleet.stores import sending
 
 DOWNLOAD_TIMEOUT_SECONDS = 20.0
-_CHUNK = 64 * 1024
 
 # byte signatures: (offset, magic, mimetype)
 _SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
@@ -84,10 +86,10 @@ def sniff_mimetype(data: bytes, filename: str = "", declared: str | None = None)
 
 
 def check_kind(kind: str, media: Media) -> None:
-    """Raise PermanentError when media cannot be sent as kind (image / video / document)."""
+    """Raise ContentError when media cannot be sent as kind (image / video / document)."""
     prefix = KINDS.get(kind)
     if prefix is not None and not media.mimetype.startswith(prefix):
-        raise PermanentError(
+        raise ContentError(
             f"wrong media type: {media.filename or 'the file'} is {media.mimetype}, not an {kind}"
             if kind == "image" else
             f"wrong media type: {media.filename or 'the file'} is {media.mimetype}, not a {kind}"
@@ -98,7 +100,7 @@ def stored_media(conn: Connection, user_id: int, media_id: int) -> Media:
     """An uploaded file from the media table (no download)."""
     row = sending.media_data(conn, user_id, media_id)
     if row is None:
-        raise PermanentError("the message's media file was deleted")
+        raise ContentError("the message's media file was deleted")
     data = bytes(row["data"])
     return Media(data, row["filename"] or "file",
                  sniff_mimetype(data, row["filename"] or "", row["content_type"]))
@@ -109,44 +111,31 @@ def _filename(url: str) -> str:
     return name or "file"
 
 
-def fetch_media(url: str, limit: int, timeout: float = DOWNLOAD_TIMEOUT_SECONDS) -> Media:
-    """Download url (at most limit bytes, timeout seconds per connect/read) with readable errors."""
-    if urlparse(url).scheme not in ("http", "https"):
-        raise PermanentError(f"media URL must be http:// or https://: {url}")
+def fetch_media(url: str, limit: int, timeout: float = DOWNLOAD_TIMEOUT_SECONDS,
+                policy: UrlPolicy | None = None) -> Media:
+    """Download url from public addresses (at most limit bytes, timeout seconds per connect/read,
+    3 × timeout in all); ContentError or TransientError('content') with readable texts."""
     try:
-        with requests.get(url, timeout=timeout, stream=True) as response:
-            if 400 <= response.status_code < 500:
-                raise PermanentError(
-                    f"media URL answered {response.status_code} {response.reason}: {url}")
-            if response.status_code >= 500:
-                raise TransientError(
-                    f"media URL answered {response.status_code} {response.reason}: {url}")
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > limit:
-                raise PermanentError(_too_large(url, int(declared), limit))
-            chunks, size = [], 0
-            # the read timeout is per chunk: a server trickling bytes is cut off here
-            deadline = time.monotonic() + 3 * timeout
-            for chunk in response.iter_content(_CHUNK):
-                if time.monotonic() > deadline:
-                    raise requests.Timeout("the whole download took too long")
-                size += len(chunk)
-                if size > limit:
-                    raise PermanentError(_too_large(url, None, limit))
-                chunks.append(chunk)
-            content_type = response.headers.get("content-type")
-    except requests.Timeout as error:
-        raise TransientError(
-            f"media download timed out after {timeout:g} s: {url}") from error
-    except requests.ConnectionError as error:
-        raise TransientError(f"media URL is unreachable: {url} ({_reason(error)})") from error
-    except requests.RequestException as error:
-        raise TransientError(f"could not download media from {url}: {error}") from error
-    data = b"".join(chunks)
-    if not data:
-        raise PermanentError(f"media URL returned an empty file: {url}")
+        fetched = public_urls.fetch(url, limit, policy or default_policy(), timeout)
+    except UrlRefused as error:
+        raise ContentError(f"media URL refused: {error}: {url}") from None
+    except TooLarge as error:
+        raise ContentError(_too_large(url, error.size, limit)) from None
+    except FetchFailed as error:
+        # the kernel's words: an HTTP status, or a generic text that hides what (did not) answer
+        text = f"media URL {error}: {url}"
+        if error.permanent:
+            raise ContentError(text) from None
+        raise TransientError(text, failure_class="content") from None
+    if not fetched.data:
+        raise ContentError(f"media URL returned an empty file: {url}")
     name = _filename(url)
-    return Media(data, name, sniff_mimetype(data, name, content_type))
+    return Media(fetched.data, name, sniff_mimetype(fetched.data, name, fetched.content_type))
+
+
+def default_policy() -> UrlPolicy:
+    """What media downloads may reach: public addresses, unless ALLOW_PRIVATE_URLS."""
+    return UrlPolicy(allow_private=load_settings().allow_private_urls)
 
 
 def _too_large(url: str, size: int | None, limit: int) -> str:
@@ -155,21 +144,12 @@ def _too_large(url: str, size: int | None, limit: int) -> str:
     return f"media at {url} is too large: {what}, the limit is {mb:g} MB (MAX_MEDIA_MB)"
 
 
-def _reason(error: BaseException) -> str:
-    text = str(error)
-    for marker in ("Connection refused", "Name or service not known", "No route to host",
-                   "Temporary failure in name resolution", "Network is unreachable"):
-        if marker in text:
-            return marker.lower()
-    return type(error).__name__
-
-
 def load_media(db: Engine | Connection | None, row: dict, limit: int,
-               timeout: float = DOWNLOAD_TIMEOUT_SECONDS) -> Media:
+               timeout: float = DOWNLOAD_TIMEOUT_SECONDS, policy: UrlPolicy | None = None) -> Media:
     """A message_queue row's media: stored (media_id) without download, else its media_url.
 
     Given an Engine, a connection is taken only to read stored media: none is held while a URL
-    downloads."""
+    downloads. policy None: default_policy() (the environment's ALLOW_PRIVATE_URLS)."""
     if row.get("media_id") is not None:
         if isinstance(db, Engine):
             with db.begin() as conn:
@@ -177,8 +157,8 @@ def load_media(db: Engine | Connection | None, row: dict, limit: int,
         else:
             media = stored_media(db, row["user_id"], row["media_id"])
     elif row.get("media_url"):
-        media = fetch_media(row["media_url"], limit, timeout)
+        media = fetch_media(row["media_url"], limit, timeout, policy)
     else:
-        raise PermanentError("the message has no media")
+        raise ContentError("the message has no media")
     check_kind(row["message_type"], media)
     return media

@@ -57,8 +57,11 @@ def factory(nz_env: dict[str, str], nz_database_url: str) -> Iterator:
 
 
 @pytest.fixture
-def web() -> Iterator[str]:
-    """A local media server (tests/neonize/web.py); its requests are recorded in Web.hits."""
+def web(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A local media server (tests/neonize/web.py); its requests are recorded in Web.hits.
+
+    It listens on 127.0.0.1, so media downloads may reach private addresses meanwhile."""
+    monkeypatch.setenv("ALLOW_PRIVATE_URLS", "true")
     server = ThreadingHTTPServer(("127.0.0.1", 0), Web)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -86,7 +86,7 @@ def send(nz_env, nz_database_url: str, monkeypatch):
 def test_bad_media_urls_fail_their_message_readably(send, web: str) -> None:
     queue, _factory = send
     status, error = queue(media_url=f"{web}/slow.png")
-    assert status == "failed" and "media download timed out after 0.5 s" in error, error
+    assert status == "failed" and "media URL could not be downloaded" in error, error
     status, error = queue(media_url=f"{web}/big.png")
     assert status == "failed" and "big.png is too large" in error, error
     assert "(MAX_MEDIA_MB)" in error, error
@@ -94,9 +94,10 @@ def test_bad_media_urls_fail_their_message_readably(send, web: str) -> None:
     assert status == "failed", error
     assert error.endswith("wrong media type: login.png is text/html, not an image"), error
     port = closed_port()
-    status, error = queue(media_url=f"http://127.0.0.1:{port}/photo.png")
-    assert status == "failed" and "media URL is unreachable" in error, error
-    assert f"127.0.0.1:{port}/photo.png (connection refused)" in error, error
+    url = f"http://127.0.0.1:{port}/photo.png"
+    status, error = queue(media_url=url)
+    assert status == "failed", error
+    assert error.endswith(f"media URL could not be downloaded: {url}"), error
 
 
 def test_stored_media_reaches_the_transport_without_a_download(send, web: str) -> None:

@@ -3,7 +3,10 @@
 from apiflask import Schema
 from apiflask.fields import Integer, List, Nested, String
 from apiflask.validators import URL, Length, OneOf, Range, Regexp
+from flask import current_app, has_app_context
+from marshmallow import ValidationError
 
+from dripfleet.public_urls import UrlRefused, check_url_syntax
 from webapp.schemas.common import MAX_ID, Id, Instant, PageQuery, Text, Timezone, no_nul
 
 MESSAGE_TYPES = ("text", "image", "video", "document")
@@ -11,9 +14,20 @@ TARGETS = ("all", "prospect", "customer")
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
+def public_url(value: str) -> None:
+    """Refuse a URL the device host would not fetch: not http(s), or a literal private / local
+    address or localhost name (unless ALLOW_PRIVATE_URLS). Names are checked again at fetch."""
+    settings = current_app.config.get("SETTINGS") if has_app_context() else None
+    try:
+        check_url_syntax(value, allow_private=bool(settings and settings.allow_private_urls))
+    except UrlRefused as error:
+        raise ValidationError(f"refused: {error} (only public addresses are fetched)") from None
+
+
 def MediaUrl(**kw) -> String:  # noqa: N802
-    """An http(s) URL of media."""
-    return String(validate=[Length(max=2000), URL(schemes={"http", "https"}), no_nul], **kw)
+    """An http(s) URL of media on a public address."""
+    return String(validate=[Length(max=2000), URL(schemes={"http", "https"}), no_nul,
+                            public_url], **kw)
 
 
 class StepIn(Schema):
