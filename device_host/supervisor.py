@@ -25,6 +25,7 @@ from typing import Any
 from device_host.health_http import serve_health
 from device_host.worker import pool_share, run_worker
 from dripfleet.database import get_engine
+from dripfleet.database_outage import Backoff, is_outage
 from dripfleet.settings import Settings
 from dripfleet.stores import hosts, sending
 
@@ -68,6 +69,10 @@ class Supervisor:
         self.stopping = threading.Event()
         self.server: Any = None
         self.started_at = time.time()
+        # workers that died while the database was away: their messages are rescued later
+        self._dead_owners: set[str] = set()
+        self.database_up = True
+        self._outage = Backoff(first=0.5, most=10.0)
 
     # -- pool -------------------------------------------------------------------------------------
 
@@ -109,8 +114,32 @@ class Supervisor:
         log.warning("worker %s exited with %s after %.1fs; restarting in %.1fs",
                     slot.owner, code, lived, slot.restart_at - time.monotonic())
         # it is dead: hand back what it was sending now instead of waiting for the lease
+        # (while the database is away, on the next health tick that reaches it)
+        self._dead_owners.add(slot.owner)
+        self._database("rescuing a dead worker's messages", self._rescue_dead)
+
+    def _rescue_dead(self) -> None:
+        owners = sorted(self._dead_owners)
         with self.engine.begin() as conn:
-            sending.rescue_messages(conn, [slot.owner])
+            sending.rescue_messages(conn, owners)
+        self._dead_owners.difference_update(owners)
+
+    def _database(self, what: str, action: Any) -> bool:
+        """Run a database action; an outage is logged once and reported by /healthz."""
+        try:
+            action()
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            if self.database_up:
+                log.warning("database unavailable (%s: %s); retrying", what,
+                            type(error).__name__)
+            self.database_up = False
+            return False
+        if not self.database_up:
+            log.warning("the database is back")
+        self.database_up = True
+        return True
 
     # -- health ---------------------------------------------------------------------------------
 
@@ -129,19 +158,30 @@ class Supervisor:
         }
 
     def health_report(self) -> tuple[int, dict[str, Any]]:
-        """The /healthz answer: 200 when every worker is alive, else 503."""
+        """The /healthz answer: 200 when every worker is alive and the database answers, else
+        503. Device counts by status only: per-user details are behind the web app's auth."""
         info = self._info()
-        with self.engine.begin() as conn:
-            devices = hosts.host_devices(conn, [s.owner for s in self.slots])
+        devices: dict[str, int] = {}
+
+        def count() -> None:
+            with self.engine.begin() as conn:
+                rows = hosts.host_devices(conn, [s.owner for s in self.slots])
+            devices.update({row["status"]: int(row["devices"]) for row in rows})
+
+        database = "up" if self._database("health check", count) else "down"
         alive = all(w["alive"] for w in info["workers"]) and not self.stopping.is_set()
-        body = {"status": "ok" if alive else "degraded", "host_id": self.host_id,
+        ok = alive and database == "up"
+        body = {"status": "ok" if ok else "degraded", "database": database,
+                "host_id": self.host_id,
                 "uptime_s": round(time.time() - self.started_at, 1), **info,
                 "devices": devices}
-        return (200 if alive else 503), body
+        return (200 if ok else 503), body
 
     def _health_tick(self) -> None:
         with self.engine.begin() as conn:
             hosts.heartbeat_host(conn, self.host_id, self._info())
+        if self._dead_owners:
+            self._rescue_dead()
         with self.engine.begin() as conn:
             rescued = sending.rescue_messages(conn)
         with self.engine.begin() as conn:
@@ -160,13 +200,14 @@ class Supervisor:
         """Run until SIGTERM / SIGINT; returns the exit status."""
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
-        with self.engine.begin() as conn:
-            hosts.upsert_host(conn, self.host_id, self.hostname, os.getpid(), {})
         if self.port >= 0:
             self.server = serve_health(self.port, self.health_report)
             log.info("device host %s: /healthz on port %s", self.host_id,
                      self.server.server_address[1])
-        self._grow(self._desired_workers())
+        # a host may start while the database is still coming up (a deploy racing a restart)
+        while not self.stopping.is_set() and not self._database("starting", self._register):
+            self.stopping.wait(self._outage.next_delay())
+        self._outage.reset()
         next_tick = time.monotonic() + self.settings.health_check_seconds
         try:
             while not self.stopping.is_set():
@@ -181,14 +222,20 @@ class Supervisor:
                         slot.restarts += 1
                         self._spawn(slot)
                 if now >= next_tick:
-                    next_tick = now + self.settings.health_check_seconds
-                    try:
-                        self._health_tick()
-                    except Exception:  # noqa: BLE001 - the database may be briefly away
-                        log.exception("health tick failed")
+                    if self._database("health tick", self._health_tick):
+                        self._outage.reset()
+                        next_tick = now + self.settings.health_check_seconds
+                    else:
+                        next_tick = now + min(self._outage.next_delay(),
+                                              self.settings.health_check_seconds)
         finally:
             self._stop_workers()
         return 0
+
+    def _register(self) -> None:
+        with self.engine.begin() as conn:
+            hosts.upsert_host(conn, self.host_id, self.hostname, os.getpid(), {})
+        self._grow(self._desired_workers())
 
     def _stop_workers(self) -> None:
         log.info("device host %s stopping", self.host_id)
@@ -205,11 +252,16 @@ class Supervisor:
                 process.kill()
                 process.join(timeout=2)
         owners = [s.owner for s in self.slots]
-        try:
+
+        def hand_back() -> None:
             with self.engine.begin() as conn:
                 sending.rescue_messages(conn, owners)
                 hosts.release_owners(conn, owners)
                 hosts.stop_host(conn, self.host_id)
+
+        try:
+            # with the database away, the leases expire and another host rescues them
+            self._database("handing back on stop", hand_back)
         finally:
             if self.server is not None:
                 self.server.shutdown()

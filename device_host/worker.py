@@ -8,6 +8,7 @@ one statement claims the next message of every ready device, one records every f
 
 import logging
 import math
+import os
 import queue
 import re
 import signal
@@ -46,6 +47,7 @@ from device_host.transports.base import (
 )
 from device_host.transports.media_fetch import DOWNLOAD_TIMEOUT_SECONDS, load_media
 from dripfleet.database import get_engine
+from dripfleet.database_outage import Backoff, is_outage
 from dripfleet.settings import Settings
 from dripfleet.stores import hosts, sending
 from dripfleet.stores.sending import Outcome
@@ -63,6 +65,8 @@ LEASE_PASS_MIN_SECONDS = 0.5
 MEDIA_TIMEOUT_SECONDS = DOWNLOAD_TIMEOUT_SECONDS
 # offline (WhatsApp unreachable) retries back off up to this, without counting as start failures
 OFFLINE_RETRY_MAX_SECONDS = 60.0
+# while the database is away the loop retries this often at most (with jitter)
+OUTAGE_RETRY_MAX_SECONDS = 5.0
 
 
 @dataclass
@@ -136,6 +140,12 @@ class Worker:
         self._last_lease = 0.0
         self._keywords = tuple(k.upper() for k in settings.opt_out_keywords)
         self.listener = Listener(database_url, self._on_notify)
+        # outcomes and events whose database write failed: kept, in order, until it succeeds
+        self._unrecorded: list[tuple[Outcome, str | None]] = []
+        self._event_backlog: deque = deque()
+        self._outage = Backoff(first=0.2, most=OUTAGE_RETRY_MAX_SECONDS)
+        # a worker whose supervisor died (kill -9) is re-parented: it stops instead of sending on
+        self._parent_pid = os.getppid()
 
     # -- wake-ups ------------------------------------------------------------------------------
 
@@ -163,33 +173,75 @@ class Worker:
 
     def run(self) -> None:
         """Drive devices until asked to stop, then hand everything back."""
+        try:
+            self._retrying("startup", self._rescue_previous_run)
+            self.listener.start()
+            safety_at = time.monotonic() + self.health_s
+            while not self.stop_event.is_set():
+                self.wake.clear()
+                if os.getppid() != self._parent_pid:
+                    log.warning("%s: the supervisor is gone; stopping", self.owner)
+                    self.stop_event.set()
+                    break
+                try:
+                    safety_at = self._step(safety_at)
+                except Exception as error:
+                    if not is_outage(error):
+                        raise
+                    self._wait_out(error)
+                    continue
+                if self._outage.reset():
+                    log.warning("%s: the database is back", self.owner)
+                    self._notified_all = True  # notifications sent meanwhile were lost
+                    self._lease_due = True
+                self.wake.wait(self._sleep_seconds(safety_at))
+        finally:
+            self._shutdown()
+
+    def _rescue_previous_run(self) -> None:
         with self.engine.begin() as conn:
             # a previous incarnation of this worker id is dead (the supervisor saw it exit)
             rescued = sending.rescue_messages(conn, [self.owner])
         if rescued["queued"] or rescued["failed"]:
             log.info("%s: returned %s messages of a previous run", self.owner, rescued)
-        self.listener.start()
-        safety_at = time.monotonic() + self.health_s
-        try:
-            while not self.stop_event.is_set():
-                self.wake.clear()
-                now = time.monotonic()
-                self._drain_events()
-                self._record_outcomes()
-                if now >= self._next_lease or (
-                    self._lease_due and now - self._last_lease >= LEASE_PASS_MIN_SECONDS
-                ):
-                    self._lease_pass()
-                if now >= safety_at:
-                    # safety poll: a lost notification costs at most one health interval
-                    safety_at = now + self.health_s
-                    self._probe(list(self.devices))
-                self._take_notifications()
-                self._check_pairing_deadlines(now)
-                self._claim_and_send()
-                self.wake.wait(self._sleep_seconds(safety_at))
-        finally:
-            self._shutdown()
+
+    def _retrying(self, what: str, action: Any) -> None:
+        """Run action until it gets through a database outage (or the worker is stopped)."""
+        while not self.stop_event.is_set():
+            try:
+                action()
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+                self._wait_out(error, what)
+            else:
+                self._outage.reset()
+                return
+
+    def _wait_out(self, error: BaseException, what: str = "loop") -> None:
+        delay = self._outage.next_delay()
+        if self._outage.failures == 1 or self._outage.failures % 20 == 0:
+            log.warning("%s: database unavailable (%s: %s); %d outcomes kept; retrying",
+                        self.owner, what, type(error).__name__, len(self._unrecorded))
+        self.stop_event.wait(delay)
+
+    def _step(self, safety_at: float) -> float:
+        """One pass of the loop; any database error leaves what it had not written for later."""
+        now = time.monotonic()
+        self._drain_events()
+        self._record_outcomes()
+        if now >= self._next_lease or (
+            self._lease_due and now - self._last_lease >= LEASE_PASS_MIN_SECONDS
+        ):
+            self._lease_pass()
+        if now >= safety_at:
+            # safety poll: a lost notification costs at most one health interval
+            safety_at = now + self.health_s
+            self._probe(list(self.devices))
+        self._take_notifications()
+        self._check_pairing_deadlines(now)
+        self._claim_and_send()
+        return safety_at
 
     def _sleep_seconds(self, safety_at: float) -> float:
         now = time.monotonic()
@@ -236,7 +288,7 @@ class Worker:
         self._next_lease = now + self.health_s
         with self.engine.begin() as conn:
             rows = hosts.renew_devices(conn, self.owner, self.lease_s)
-            sending.renew_message_leases(conn, self.owner, self.lease_s)
+            sending.renew_message_leases(conn, self.owner, self.lease_s, list(self.in_flight))
             room = self.max_devices - sum(1 for r in rows if r["status"] in STARTABLE)
             if (room > 0 and not self.stop_event.is_set()
                     and hosts.acquire_devices(conn, self.owner, room, self.lease_s)):
@@ -337,11 +389,12 @@ class Worker:
     def _check_pairing_deadlines(self, now: float) -> None:
         for state in list(self.devices.values()):
             if state.pairing_deadline is not None and now > state.pairing_deadline:
-                self._stop_session(state)
+                # written first: should the database be away, the deadline is checked again
                 with self.engine.begin() as conn:
                     hosts.device_pairing_timeout(
                         conn, self.owner, state.id, "pairing timed out: nobody scanned the code"
                     )
+                self._stop_session(state)
                 state.status = "new"
                 state.releasing = True
                 self._lease_due = True
@@ -350,13 +403,21 @@ class Worker:
 
     def _drain_events(self) -> None:
         while True:
-            try:
-                item = self.events.get_nowait()
-            except queue.Empty:
-                return
+            if self._event_backlog:
+                item = self._event_backlog.popleft()
+            else:
+                try:
+                    item = self.events.get_nowait()
+                except queue.Empty:
+                    return
             try:
                 self._handle(item)
-            except Exception:  # noqa: BLE001 - one bad event must not stop every device
+            except Exception as error:
+                if is_outage(error):
+                    # kept, first in line: a pairing or an opt-out is not lost with the database
+                    self._event_backlog.appendleft(item)
+                    raise
+                # one bad event must not stop every device
                 log.exception("%s: handling %r failed", self.owner, item)
 
     def _handle(self, item: Any) -> None:
@@ -533,11 +594,13 @@ class Worker:
             return Outcome(row["id"], "requeue", error=str(error)), error.status
         except PermanentError as error:
             return Outcome(row["id"], "permanent", error=str(error),
-                           finished_at=time.monotonic()), None
+                           finished_at=time.monotonic(),
+                           failure_class=error.failure_class), None
         except TransientError as error:
             return Outcome(row["id"], "transient", error=str(error),
                            backoff_s=self._backoff(row["attempts"]),
-                           finished_at=time.monotonic()), None
+                           finished_at=time.monotonic(),
+                           failure_class=error.failure_class), None
         except Exception as error:  # noqa: BLE001 - an unknown failure is retried, not lost
             log.exception("%s: sending message %s failed", self.owner, row["id"])
             return Outcome(row["id"], "transient", error=f"unexpected error: {error}",
@@ -568,7 +631,7 @@ class Worker:
         return media.data, media.filename, media.mimetype
 
     def _record_outcomes(self) -> None:
-        batch: list[tuple[Outcome, str | None]] = []
+        batch = self._unrecorded
         while True:
             try:
                 batch.append(self.outcomes.get_nowait())
@@ -579,12 +642,30 @@ class Worker:
         # taken before the statement: wait_s counts from the statement's now(), which is later,
         # so this is when the device is ready to within the margin below
         now = time.monotonic() + 0.002
-        with self.engine.begin() as conn:
-            rows = sending.record_outcomes(
-                conn, self.owner, [o for o, _ in batch], self.settings.device_failure_pause_after
-            )
-        by_message = {row["id"]: row for row in rows}
+        try:
+            with self.engine.begin() as conn:
+                recorded = sending.record_outcomes(
+                    conn, self.owner, [o for o, _ in batch],
+                    self.settings.device_failure_pause_after,
+                    self.settings.content_failure_pause_after,
+                )
+        except Exception as error:
+            # the messages did leave (or fail): their outcomes are kept and written once the
+            # database answers, so a sent message is never queued again for want of a record
+            if not is_outage(error):
+                log.exception("%s: recording %d outcomes failed; keeping them",
+                              self.owner, len(batch))
+            raise
+        self._unrecorded = []
+        for user_id, campaign_id in recorded.paused_campaigns:
+            log.warning("%s: campaign %s (user %s) paused after content failures",
+                        self.owner, campaign_id, user_id)
+        for user_id, sequence_id in recorded.paused_sequences:
+            log.warning("%s: sequence %s (user %s) paused after content failures",
+                        self.owner, sequence_id, user_id)
+        by_message = {row["id"]: row for row in recorded.messages}
         fatal: list[tuple[DeviceState, str, str]] = []
+        failover: list[DeviceState] = []
         for outcome, fatal_status in batch:
             self.in_flight.pop(outcome.message_id, None)
             state = self.sending_device.pop(outcome.message_id, None)
@@ -599,12 +680,15 @@ class Worker:
                 state.sends.append(now)
             if row is not None and row["device_status"] not in (None, "online"):
                 state.status = row["device_status"]  # auto-paused after repeated failures
-                with self.engine.begin() as conn:
-                    sending.failover_messages(conn, self.settings.queue_buffer_size, state.id)
                 self._stop_session(state)
                 state.releasing = True
+                failover.append(state)
             if fatal_status is not None:
                 fatal.append((state, fatal_status, outcome.error or fatal_status))
+        # the outcomes are safe; what follows is redone by the supervisor's sweep if it fails
+        for state in failover:
+            with self.engine.begin() as conn:
+                sending.failover_messages(conn, self.settings.queue_buffer_size, state.id)
         for state, status, reason in fatal:
             with self.engine.begin() as conn:
                 self._device_fatal(conn, state, status, reason)
@@ -614,29 +698,57 @@ class Worker:
     def _shutdown(self) -> None:
         log.info("%s: stopping (%d sends in flight)", self.owner, len(self.in_flight))
         deadline = time.monotonic() + DRAIN_SECONDS
-        while self.in_flight and time.monotonic() < deadline:
+        quiet = False
+        while (self.in_flight or self._unrecorded) and time.monotonic() < deadline:
             self.wake.wait(0.05)
             self.wake.clear()
-            self._record_outcomes()
-        self._record_outcomes()
+            if not self._try_database("recording outcomes", self._record_outcomes, quiet):
+                quiet = True  # said once; the database is away, try again a little later
+                time.sleep(0.5)
         if self.in_flight:
             # sends that did not finish in time go back to the queue (possible duplicate)
-            with self.engine.begin() as conn:
-                sending.record_outcomes(
-                    conn, self.owner,
-                    [Outcome(mid, "requeue", error="the host stopped mid-send")
-                     for mid in self.in_flight],
-                    self.settings.device_failure_pause_after,
-                )
+            unfinished = [mid for mid in self.in_flight
+                          if mid not in {o.message_id for o, _ in self._unrecorded}]
+            self._try_database("handing back unfinished sends", lambda: self._hand_back(
+                unfinished))
+        if self._unrecorded:
+            # the database stayed away for the whole drain: these messages stay 'sending' and
+            # are rescued when their lease runs out (a sent one may then be sent again)
+            log.error("%s: could not record %d outcomes before stopping: messages %s",
+                      self.owner, len(self._unrecorded),
+                      [o.message_id for o, _ in self._unrecorded])
         for state in self.devices.values():
             self._stop_session(state)
         self.control.shutdown(wait=True, cancel_futures=False)
         self.sender.shutdown(wait=False, cancel_futures=True)
-        with self.engine.begin() as conn:
-            hosts.release_devices(conn, self.owner, None)
+        self._try_database("releasing leases", self._release_all)
         self.listener.stop()
         self.factory.close()
         log.info("%s: stopped", self.owner)
+
+    def _hand_back(self, message_ids: list[int]) -> None:
+        with self.engine.begin() as conn:
+            sending.record_outcomes(
+                conn, self.owner,
+                [Outcome(mid, "requeue", error="the host stopped mid-send")
+                 for mid in message_ids],
+                self.settings.device_failure_pause_after,
+            )
+
+    def _release_all(self) -> None:
+        with self.engine.begin() as conn:
+            hosts.release_devices(conn, self.owner, None)
+
+    def _try_database(self, what: str, action: Any, quiet: bool = False) -> bool:
+        """Best effort while stopping: an outage is logged (leases expire by themselves)."""
+        try:
+            action()
+        except Exception as error:  # noqa: BLE001 - stopping must finish
+            if not quiet:
+                log.warning("%s: %s failed while stopping: %s", self.owner, what,
+                            type(error).__name__ if is_outage(error) else error)
+            return False
+        return True
 
 
 def run_worker(

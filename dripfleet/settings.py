@@ -46,11 +46,18 @@ class Settings:
     devices_per_worker: int = 50
     device_start_failure_limit: int = 20
     device_failure_pause_after: int = 10
+    content_failure_pause_after: int = 5
     opt_out_keywords: tuple[str, ...] = ("STOP", "UNSUBSCRIBE", "BERHENTI", "CANCEL", "QUIT", "END")
     message_max_age_hours: float = 72.0
     max_upload_mb: float = 50.0
     max_media_mb: float = 16.0
     web_timeout_seconds: int = 120
+    # web sign-in: the session cookie's Secure flag (None: on unless local, webapp.auth), how many
+    # reverse proxies' X-Forwarded-For / -Proto to believe, and the login throttle
+    session_cookie_secure: bool | None = None
+    trusted_proxies: int = 0
+    login_max_failures: int = 10
+    login_throttle_seconds: int = 900
     log_level: str = "INFO"
     dagster_ui_url: str = "http://127.0.0.1:3000"
     device_host_port: int = 8001
@@ -177,11 +184,16 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "DEVICES_PER_WORKER": ("devices_per_worker", _number(int, 1)),
     "DEVICE_START_FAILURE_LIMIT": ("device_start_failure_limit", _number(int, 1)),
     "DEVICE_FAILURE_PAUSE_AFTER": ("device_failure_pause_after", _number(int, 1)),
+    "CONTENT_FAILURE_PAUSE_AFTER": ("content_failure_pause_after", _number(int, 1)),
     "OPT_OUT_KEYWORDS": ("opt_out_keywords", _keywords),
     "MESSAGE_MAX_AGE_HOURS": ("message_max_age_hours", _number(float, 0.001)),
     "MAX_UPLOAD_MB": ("max_upload_mb", _number(float, 0.001)),
     "MAX_MEDIA_MB": ("max_media_mb", _number(float, 0.001)),
     "WEB_TIMEOUT_SECONDS": ("web_timeout_seconds", _number(int, 1)),
+    "SESSION_COOKIE_SECURE": ("session_cookie_secure", _flag),
+    "TRUSTED_PROXIES": ("trusted_proxies", _number(int, 0)),
+    "LOGIN_MAX_FAILURES": ("login_max_failures", _number(int, 1)),
+    "LOGIN_THROTTLE_SECONDS": ("login_throttle_seconds", _number(int, 1)),
     "LOG_LEVEL": ("log_level", _choice(LOG_LEVELS, upper=True)),
     "DAGSTER_UI_URL": ("dagster_ui_url", _http_url),
     "DEVICE_HOST_PORT": ("device_host_port", _number(int, 0)),

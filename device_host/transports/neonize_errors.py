@@ -1,4 +1,5 @@
-"""neonize's exceptions → the transport's error classes (transient, permanent, device-fatal).
+"""neonize's exceptions → the transport's error classes (transient, permanent, device-fatal)
+and failure classes (device, recipient, content).
 
 whatsmeow reports most failures as a `NeonizeError` subclass carrying Go's error text; the class
 says which call failed and the text says why. Unknown failures are transient: a message is
@@ -9,6 +10,7 @@ neonize here is deferred to the first call, like everywhere in device_host.
 import re
 
 from device_host.transports.base import (
+    ContentError,
     DeviceFatalError,
     PermanentError,
     TransientError,
@@ -76,14 +78,14 @@ def classify(error: BaseException, action: str = "send") -> TransportError:
         return error
     text = _text(error)
     if isinstance(error, FileNotFoundError) and "ff" in text.lower():
-        return PermanentError(
+        return ContentError(
             f"{action} failed: ffmpeg/ffprobe is not installed on this host (needed for video)"
         )
     name = type(error).__name__
     if name == "FFProbeError":
-        return PermanentError(f"{action} failed: ffprobe could not read the video ({text})")
+        return ContentError(f"{action} failed: ffprobe could not read the video ({text})")
     if name == "UnidentifiedImageError":
-        return PermanentError(f"{action} failed: the image could not be read ({text})")
+        return ContentError(f"{action} failed: the image could not be read ({text})")
     if not _is_neonize_error(error):
         return TransientError(f"{action} failed unexpectedly: {name}: {text}")
     if _OFFLINE.search(text):

@@ -15,10 +15,11 @@ from dripfleet.queries import queries
 queries.require(
     "claim_messages", "claim_misses", "record_outcomes", "renew_message_leases",
     "rescue_messages", "failover_messages", "opt_out_lead", "recent_sends", "media_data",
-    "devices_with_queued",
+    "devices_with_queued", "campaign_messages_hold", "sequence_messages_hold",
 )
 
 OUTCOME_KINDS = ("sent", "transient", "permanent", "requeue")
+FAILURE_CLASSES = ("device", "recipient", "content")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,17 @@ class Outcome:
     backoff_s: float = 0.0
     # time.monotonic() when the send returned: the device's delay counts from then
     finished_at: float | None = None
+    # whose fault a failure is (FAILURE_CLASSES); ignored for 'sent'
+    failure_class: str = "device"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a batch of outcomes did: per message its row, and the sources it paused."""
+
+    messages: list[dict[str, Any]]
+    paused_campaigns: list[tuple[int, int]]  # (user_id, campaign_id)
+    paused_sequences: list[tuple[int, int]]  # (user_id, sequence_id)
 
 
 def claim_messages(
@@ -67,20 +79,25 @@ def devices_with_queued(conn: Connection, device_ids: list[int]) -> set[int]:
 
 
 def record_outcomes(
-    conn: Connection, owner: str, outcomes: list[Outcome], pause_after: int
-) -> list[dict[str, Any]]:
-    """Record outcomes in one statement; returns per message its status and its device's wait."""
+    conn: Connection, owner: str, outcomes: list[Outcome], pause_after: int,
+    content_pause_after: int = 5,
+) -> Recorded:
+    """Record outcomes in one statement (per message its status and its device's wait), then
+    hold the queued messages of campaigns and sequences that content failures paused."""
     if not outcomes:
-        return []
+        return Recorded([], [], [])
     now = time.monotonic()
     for outcome in outcomes:
         if outcome.kind not in OUTCOME_KINDS:
             raise ValueError(f"unknown outcome kind {outcome.kind!r}")
+        if outcome.failure_class not in FAILURE_CLASSES:
+            raise ValueError(f"unknown failure class {outcome.failure_class!r}")
     rows = conn.execute(
         queries.text("record_outcomes"),
         {
             "owner": owner,
             "pause_after": pause_after,
+            "content_pause_after": content_pause_after,
             "ids": [o.message_id for o in outcomes],
             "kinds": [o.kind for o in outcomes],
             "errors": [o.error for o in outcomes],
@@ -88,15 +105,35 @@ def record_outcomes(
             "backoffs": [float(o.backoff_s) for o in outcomes],
             "since": [0.0 if o.finished_at is None else max(now - o.finished_at, 0.0)
                       for o in outcomes],
+            "classes": [o.failure_class for o in outcomes],
         },
     ).mappings().all()
-    return [dict(row) for row in rows]
+    recorded = Recorded(
+        [dict(r) for r in rows if r["id"] is not None],
+        [(r["paused_user_id"], r["paused_campaign_id"]) for r in rows
+         if r["paused_campaign_id"] is not None],
+        [(r["paused_user_id"], r["paused_sequence_id"]) for r in rows
+         if r["paused_sequence_id"] is not None],
+    )
+    # paused in this transaction, so nothing of theirs is claimed once it commits
+    for user_id, campaign_id in recorded.paused_campaigns:
+        conn.execute(queries.text("campaign_messages_hold"),
+                     {"user_id": user_id, "campaign_id": campaign_id})
+    for user_id, sequence_id in recorded.paused_sequences:
+        conn.execute(queries.text("sequence_messages_hold"),
+                     {"user_id": user_id, "sequence_id": sequence_id})
+    return recorded
 
 
-def renew_message_leases(conn: Connection, owner: str, lease_s: float) -> int:
-    """Extend the leases of owner's in-flight messages; returns how many."""
+def renew_message_leases(
+    conn: Connection, owner: str, lease_s: float, message_ids: list[int]
+) -> int:
+    """Extend the leases of owner's in-flight messages (those it knows of); returns how many."""
+    if not message_ids:
+        return 0
     return conn.execute(
-        queries.text("renew_message_leases"), {"owner": owner, "lease_s": lease_s}
+        queries.text("renew_message_leases"),
+        {"owner": owner, "lease_s": lease_s, "ids": list(message_ids)},
     ).rowcount
 
 

@@ -10,7 +10,10 @@ WITH c AS (
 )
 UPDATE devices d SET lease_owner = :owner,
                      lease_until = now() + make_interval(secs => :lease_s),
-                     heartbeat_at = now()
+                     heartbeat_at = now(),
+                     -- a device changing owner keeps its gap from the last known send
+                     next_send_at = greatest(d.next_send_at, d.last_sent_at
+                                             + make_interval(secs => d.min_delay_s))
 FROM c
 WHERE d.id = c.id
 RETURNING d.id
@@ -107,9 +110,9 @@ UPDATE device_hosts SET heartbeat_at = now(), info = CAST(:info AS jsonb) WHERE 
 UPDATE device_hosts SET stopped_at = now(), heartbeat_at = now() WHERE id = :id
 
 -- name: host_devices
--- The devices leased by a host's workers, for /healthz.
-SELECT lease_owner, status, count(*) AS devices
+-- How many devices a host's workers lease, by status, for /healthz (no per-user data).
+SELECT status, count(*) AS devices
 FROM devices
 WHERE lease_owner = ANY(CAST(:owners AS text[]))
-GROUP BY lease_owner, status
-ORDER BY lease_owner, status
+GROUP BY status
+ORDER BY status

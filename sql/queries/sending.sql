@@ -16,6 +16,11 @@ WITH picked AS (
     ) m
     WHERE d.id = ANY(CAST(:device_ids AS bigint[]))
       AND d.lease_owner = :owner AND d.status = 'online' AND d.next_send_at <= now()
+      -- one send per device, held here and not only in a worker's memory: a device whose
+      -- previous owner is still sending (its lease on that message is live) waits for it
+      AND NOT EXISTS (
+          SELECT 1 FROM message_queue s
+          WHERE s.device_id = d.id AND s.status = 'sending' AND s.lease_until > now())
 ), claimed AS (
     UPDATE message_queue q SET
         status = CASE WHEN picked.opted THEN 'cancelled' ELSE 'sending' END,
@@ -60,16 +65,21 @@ WHERE d.id = ANY(CAST(:device_ids AS bigint[]))
 
 -- name: record_outcomes
 -- Record a batch of send outcomes in one statement: the message (conditional on still being
--- ours and 'sending'), the device's next_send_at = now + uniform(min, max) and failure counter,
--- the broadcast job's counters and the sequence log row. Kinds: sent; transient (queued again
--- after backoff, failed once attempts are spent); permanent (failed now); requeue (device-fatal
--- or shutdown: back to queued, the attempt refunded).
+-- ours and 'sending'), the device's next_send_at = finish + uniform(min, max) and failure
+-- counter, the broadcast job's counters, the sequence log row, the device's hourly outcome
+-- counts and the content-failure counters of campaigns and sequence steps. Kinds: sent;
+-- transient (queued again after backoff, failed once attempts are spent); permanent (failed
+-- now); requeue (device-fatal or shutdown: back to queued, the attempt refunded). Classes
+-- (device, recipient, content) say whose fault a failure is: only 'device' failures count
+-- towards :pause_after. A late outcome (the message's lease ran out while it was being sent
+-- and it was rescued) still moves its device's next_send_at, and a late 'sent' marks a message
+-- that waits in the queue again as sent, so it is not sent twice.
 WITH o AS (
     SELECT *
     FROM unnest(CAST(:ids AS bigint[]), CAST(:kinds AS text[]), CAST(:errors AS text[]),
                 CAST(:provider_ids AS text[]), CAST(:backoffs AS float8[]),
-                CAST(:since AS float8[]))
-        AS o(id, kind, error, provider_id, backoff_s, since_s)
+                CAST(:since AS float8[]), CAST(:classes AS text[])) WITH ORDINALITY
+        AS o(id, kind, error, provider_id, backoff_s, since_s, failure_class, n)
 ), m AS (
     UPDATE message_queue q SET
         status = CASE
@@ -87,6 +97,8 @@ WITH o AS (
             WHEN o.kind = 'transient'
                 THEN 'attempt ' || q.attempts || ' of ' || q.max_attempts || ' failed: ' || o.error
             ELSE o.error END,
+        failure_class = CASE WHEN o.kind = 'sent' THEN NULL
+                             ELSE coalesce(o.failure_class, 'device') END,
         provider_message_id = coalesce(o.provider_id, q.provider_message_id),
         sent_at = CASE WHEN o.kind = 'sent' THEN now() ELSE q.sent_at END,
         lease_owner = NULL,
@@ -94,30 +106,72 @@ WITH o AS (
         updated_at = now()
     FROM o
     WHERE q.id = o.id AND q.status = 'sending' AND q.lease_owner = :owner
-    RETURNING q.id, q.device_id, q.broadcast_job_id, q.status, q.last_error, q.sent_at, o.kind,
-              o.since_s
+    RETURNING q.id, q.device_id, q.broadcast_job_id, q.campaign_id, q.sequence_id, q.step_id,
+              q.status, q.last_error, q.failure_class, q.sent_at, o.kind, o.since_s, o.n
+), late_sent AS (
+    -- rescued while its send was in flight and not claimed again: it did leave, so it is sent
+    UPDATE message_queue q SET
+        status = 'sent', sent_at = now(), last_error = NULL, failure_class = NULL,
+        provider_message_id = coalesce(o.provider_id, q.provider_message_id),
+        updated_at = now()
+    FROM o
+    WHERE q.id = o.id AND o.kind = 'sent' AND q.status IN ('queued', 'held')
+    RETURNING q.id, q.device_id, q.broadcast_job_id, q.status, q.last_error, q.sent_at
+), done AS (
+    SELECT id, device_id, broadcast_job_id, status, last_error, sent_at FROM m
+    UNION ALL
+    SELECT id, device_id, broadcast_job_id, status, last_error, sent_at FROM late_sent
+), attempts AS (
+    -- every outcome that says something about its device, ours or late
+    SELECT m.device_id, m.kind, m.since_s, m.failure_class FROM m WHERE m.kind <> 'requeue'
+    UNION ALL
+    SELECT q.device_id, o.kind, o.since_s, coalesce(o.failure_class, 'device')
+    FROM o JOIN message_queue q ON q.id = o.id
+    WHERE o.kind <> 'requeue' AND NOT EXISTS (SELECT 1 FROM m WHERE m.id = o.id)
+), per_device AS (
+    SELECT device_id, min(greatest(since_s, 0)) AS since_s,
+           bool_or(kind = 'sent') AS sent,
+           count(*) FILTER (WHERE kind = 'sent') AS sent_n,
+           count(*) FILTER (WHERE kind <> 'sent' AND failure_class = 'device') AS device_n,
+           count(*) FILTER (WHERE kind <> 'sent' AND failure_class = 'recipient') AS recipient_n,
+           count(*) FILTER (WHERE kind <> 'sent' AND failure_class = 'content') AS content_n
+    FROM attempts WHERE device_id IS NOT NULL
+    GROUP BY device_id
 ), d AS (
     -- the delay counts from when the send returned (since_s ago, measured by the worker's
-    -- monotonic clock), which is at or after the moment the message actually left
+    -- monotonic clock), which is at or after the moment the message actually left; never
+    -- earlier than a gap already promised (a late outcome after the device moved on)
     UPDATE devices SET
-        next_send_at = now() - make_interval(secs => greatest(m.since_s, 0)) + make_interval(
-            secs => devices.min_delay_s + random() * (devices.max_delay_s - devices.min_delay_s)),
-        last_sent_at = CASE WHEN m.kind = 'sent' THEN now() ELSE devices.last_sent_at END,
-        consecutive_failures = CASE WHEN m.kind = 'sent' THEN 0
-                                    ELSE devices.consecutive_failures + 1 END,
-        status = CASE WHEN m.kind <> 'sent' AND devices.status = 'online'
-                           AND devices.consecutive_failures + 1 >= :pause_after
+        next_send_at = greatest(devices.next_send_at,
+            now() - make_interval(secs => p.since_s) + make_interval(secs =>
+                devices.min_delay_s + random() * (devices.max_delay_s - devices.min_delay_s))),
+        last_sent_at = CASE WHEN p.sent THEN now() ELSE devices.last_sent_at END,
+        consecutive_failures = CASE WHEN p.sent THEN 0
+                                    ELSE devices.consecutive_failures + p.device_n END,
+        status = CASE WHEN NOT p.sent AND p.device_n > 0 AND devices.status = 'online'
+                           AND devices.consecutive_failures + p.device_n >= :pause_after
                       THEN 'disabled' ELSE devices.status END,
-        last_error = CASE WHEN m.kind <> 'sent' AND devices.status = 'online'
-                               AND devices.consecutive_failures + 1 >= :pause_after
-                          THEN 'paused after ' || (devices.consecutive_failures + 1)
-                               || ' send failures in a row; enable it again when fixed'
+        last_error = CASE WHEN NOT p.sent AND p.device_n > 0 AND devices.status = 'online'
+                               AND devices.consecutive_failures + p.device_n >= :pause_after
+                          THEN 'paused after ' || (devices.consecutive_failures + p.device_n)
+                               || ' device failures in a row; enable it again when fixed'
                           ELSE devices.last_error END,
         updated_at = now()
-    FROM m
-    WHERE devices.id = m.device_id AND m.kind <> 'requeue'
+    FROM per_device p
+    WHERE devices.id = p.device_id
     RETURNING devices.id, extract(epoch FROM devices.next_send_at - now())::float8 AS wait_s,
               devices.status
+), hourly AS (
+    INSERT INTO device_outcomes_hourly AS h
+        (device_id, hour, sent, device_failures, recipient_failures, content_failures)
+    SELECT p.device_id, date_trunc('hour', now()), p.sent_n, p.device_n, p.recipient_n,
+           p.content_n
+    FROM per_device p JOIN devices x ON x.id = p.device_id  -- a deleted device has no row
+    ON CONFLICT (device_id, hour) DO UPDATE SET
+        sent = h.sent + EXCLUDED.sent,
+        device_failures = h.device_failures + EXCLUDED.device_failures,
+        recipient_failures = h.recipient_failures + EXCLUDED.recipient_failures,
+        content_failures = h.content_failures + EXCLUDED.content_failures
 ), j AS (
     UPDATE broadcast_jobs b SET
         sent_count = b.sent_count + c.sent,
@@ -128,22 +182,99 @@ WITH o AS (
     FROM (SELECT broadcast_job_id,
                  count(*) FILTER (WHERE status = 'sent') AS sent,
                  count(*) FILTER (WHERE status = 'failed') AS failed
-          FROM m WHERE broadcast_job_id IS NOT NULL AND status IN ('sent', 'failed')
+          FROM done WHERE broadcast_job_id IS NOT NULL AND status IN ('sent', 'failed')
           GROUP BY 1) c
     WHERE b.id = c.broadcast_job_id
 ), l AS (
     UPDATE sequence_logs s SET
-        status = m.status, sent_at = m.sent_at, error = m.last_error, updated_at = now()
-    FROM m
-    WHERE s.message_id = m.id AND m.status IN ('sent', 'failed')
+        status = done.status, sent_at = done.sent_at, error = done.last_error, updated_at = now()
+    FROM done
+    WHERE s.message_id = done.id AND done.status IN ('sent', 'failed')
+), finals AS (
+    -- final outcomes of campaign and sequence messages, in the order the sends finished
+    SELECT campaign_id, step_id, status, failure_class, last_error, n FROM m
+    WHERE status IN ('sent', 'failed') AND (campaign_id IS NOT NULL OR step_id IS NOT NULL)
+), by_campaign AS (
+    SELECT campaign_id,
+           max(n) FILTER (WHERE status = 'sent') AS last_sent,
+           array_agg(n ORDER BY n) FILTER (WHERE status = 'failed'
+                                            AND failure_class = 'content') AS failed_at,
+           (array_agg(last_error ORDER BY n DESC) FILTER (
+               WHERE status = 'failed' AND failure_class = 'content'))[1] AS reason
+    FROM finals WHERE campaign_id IS NOT NULL GROUP BY campaign_id
+), by_step AS (
+    SELECT step_id,
+           max(n) FILTER (WHERE status = 'sent') AS last_sent,
+           array_agg(n ORDER BY n) FILTER (WHERE status = 'failed'
+                                            AND failure_class = 'content') AS failed_at,
+           (array_agg(last_error ORDER BY n DESC) FILTER (
+               WHERE status = 'failed' AND failure_class = 'content'))[1] AS reason
+    FROM finals WHERE step_id IS NOT NULL GROUP BY step_id
+), campaign_counts AS (
+    -- content failures in a row: those after the batch's last send, plus the stored count when
+    -- the batch sent nothing of the campaign
+    SELECT b.campaign_id, b.reason,
+           CASE WHEN b.last_sent IS NULL THEN c.content_failures ELSE 0 END
+           + coalesce((SELECT count(*) FROM unnest(b.failed_at) AS f(n)
+                       WHERE f.n > coalesce(b.last_sent, 0)), 0) AS failures
+    FROM by_campaign b JOIN campaigns c ON c.id = b.campaign_id
+), step_counts AS (
+    SELECT b.step_id, b.reason,
+           CASE WHEN b.last_sent IS NULL THEN s.content_failures ELSE 0 END
+           + coalesce((SELECT count(*) FROM unnest(b.failed_at) AS f(n)
+                       WHERE f.n > coalesce(b.last_sent, 0)), 0) AS failures
+    FROM by_step b JOIN sequence_steps s ON s.id = b.step_id
+), campaigns_counted AS (
+    UPDATE campaigns c SET
+        content_failures = CASE WHEN x.failures >= :content_pause_after THEN 0
+                                ELSE x.failures END,
+        status = CASE WHEN x.failures >= :content_pause_after
+                           AND c.status IN ('scheduled', 'running') THEN 'paused'
+                      ELSE c.status END,
+        last_error = CASE WHEN x.failures >= :content_pause_after
+                               AND c.status IN ('scheduled', 'running')
+                          THEN 'paused after ' || x.failures || ' content failures in a row: '
+                               || coalesce(x.reason, 'the message could not be sent')
+                          ELSE c.last_error END,
+        updated_at = now()
+    FROM campaign_counts x
+    WHERE c.id = x.campaign_id AND c.content_failures IS DISTINCT FROM x.failures
+    RETURNING c.id, c.user_id, x.failures >= :content_pause_after
+                               AND c.status = 'paused' AS paused
+), steps_counted AS (
+    UPDATE sequence_steps s SET
+        content_failures = CASE WHEN x.failures >= :content_pause_after THEN 0
+                                ELSE x.failures END
+    FROM step_counts x
+    WHERE s.id = x.step_id AND s.content_failures IS DISTINCT FROM x.failures
+    RETURNING s.sequence_id, s.user_id, s.day, x.reason,
+              x.failures >= :content_pause_after AS pause, x.failures
+), sequences_paused AS (
+    UPDATE sequences q SET
+        status = 'paused',
+        last_error = 'paused after ' || x.failures || ' content failures in a row of day '
+                     || x.day || ': ' || coalesce(x.reason, 'the message could not be sent'),
+        updated_at = now()
+    FROM (SELECT DISTINCT ON (sequence_id) * FROM steps_counted WHERE pause
+          ORDER BY sequence_id, day) x
+    WHERE q.id = x.sequence_id AND q.status = 'active'
+    RETURNING q.id, q.user_id
 )
-SELECT m.id, m.status, m.device_id, d.wait_s, d.status AS device_status
-FROM m LEFT JOIN d ON d.id = m.device_id
+SELECT done.id, done.status, done.device_id, d.wait_s, d.status AS device_status,
+       NULL::bigint AS paused_campaign_id, NULL::bigint AS paused_sequence_id,
+       NULL::bigint AS paused_user_id
+FROM done LEFT JOIN d ON d.id = done.device_id
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, id, NULL, user_id FROM campaigns_counted WHERE paused
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, id, user_id FROM sequences_paused
 
 -- name: renew_message_leases
--- Extend the leases of the messages a worker is sending (with its heartbeat).
+-- Extend the leases of the messages a worker is sending (with its heartbeat). Only the ones it
+-- knows it is sending: a claim whose answer was lost with the connection leaves rows the worker
+-- never saw, and those must expire and be rescued, not be renewed forever.
 UPDATE message_queue SET lease_until = now() + make_interval(secs => :lease_s)
-WHERE status = 'sending' AND lease_owner = :owner
+WHERE status = 'sending' AND lease_owner = :owner AND id = ANY(CAST(:ids AS bigint[]))
 
 -- name: rescue_messages
 -- Return 'sending' messages whose lease expired (or whose owner is known dead) to 'queued', or

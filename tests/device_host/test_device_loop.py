@@ -107,24 +107,54 @@ def test_quiet_hours_hold_messages_until_the_window_ends(fleet, run_worker):
     assert {r.device_id for r in fleet.deliveries()} == {loud}
 
 
-def test_repeated_failures_pause_the_device_and_move_its_messages(fleet, run_worker):
+def test_repeated_device_failures_pause_the_device_and_move_its_messages(fleet, run_worker):
     user = fleet.user()
     failing = fleet.device(user)
     other = fleet.device(user)
     bad = [fleet.lead(user) for _ in range(3)]
     with fleet.engine.begin() as conn:
         for _lead_id, phone in bad:
-            sim_store.set_phone(conn, phone, on_whatsapp=False)
+            # a timeout is the connection's fault: a 'device' failure
+            sim_store.set_phone(conn, phone, fail_mode="transient", fail_count=None)
     for lead in bad:
-        fleet.queue(user, failing, lead=lead)
+        fleet.queue(user, failing, lead=lead, pinned=True)
     later = fleet.queue(user, failing, 2)
     run_worker(device_failure_pause_after=3)
-    fleet.wait_until(fleet.settled)
-    status, error = fleet.sql("SELECT status, last_error FROM devices WHERE id = :d", d=failing)[0]
-    assert status == "disabled"
-    assert error.startswith("paused after 3 send failures in a row")
+    fleet.wait_until(lambda: fleet.sql(
+        "SELECT status FROM devices WHERE id = :d", d=failing)[0][0] == "disabled")
+    fleet.wait_until(lambda: fleet.statuses().get("sent") == 2)
+    error = fleet.sql("SELECT last_error FROM devices WHERE id = :d", d=failing)[0][0]
+    assert error.startswith("paused after 3 device failures in a row")
     rows = dict(fleet.sql("SELECT id, device_id FROM message_queue WHERE status = 'sent'"))
     assert set(rows) == set(later) and set(rows.values()) == {other}
+    classes = fleet.sql("SELECT DISTINCT failure_class FROM message_queue WHERE lead_id = ANY(:l)"
+                        " AND last_error IS NOT NULL", l=[lead_id for lead_id, _ in bad])
+    assert classes == [("device",)]
+
+
+def test_recipient_failures_never_pause_the_device(fleet, run_worker):
+    user = fleet.user()
+    device = fleet.device(user)
+    bad = [fleet.lead(user) for _ in range(6)]
+    with fleet.engine.begin() as conn:
+        for _lead_id, phone in bad:
+            sim_store.set_phone(conn, phone, on_whatsapp=False)
+    for lead in bad:
+        fleet.queue(user, device, lead=lead)
+    good = fleet.queue(user, device, 2)
+    run_worker(device_failure_pause_after=3)
+    fleet.wait_until(fleet.settled)
+    status, failures = fleet.sql(
+        "SELECT status, consecutive_failures FROM devices WHERE id = :d", d=device)[0]
+    assert (status, failures) == ("online", 0)
+    failed = fleet.sql("SELECT failure_class, count(*) FROM message_queue"
+                       " WHERE status = 'failed' GROUP BY 1")
+    assert failed == [("recipient", 6)]
+    assert {r[0] for r in fleet.sql("SELECT id FROM message_queue WHERE status = 'sent'")} == set(
+        good)
+    hourly = fleet.sql("SELECT sum(sent), sum(recipient_failures), sum(device_failures)"
+                       " FROM device_outcomes_hourly WHERE device_id = :d", d=device)[0]
+    assert tuple(hourly) == (2, 6, 0)
 
 
 def test_pairing_by_phone_code_shows_a_code_then_goes_online(fleet, run_worker):

@@ -26,7 +26,7 @@ def test_healthz_answers_on_ipv4_and_ipv6():
         server.server_close()
 
 
-def test_other_paths_are_404_and_a_failing_report_is_503():
+def test_other_paths_are_404_and_a_failing_report_is_503_without_its_text():
     def broken():
         raise RuntimeError("database unreachable")
 
@@ -40,7 +40,8 @@ def test_other_paths_are_404_and_a_failing_report_is_503():
         with pytest.raises(urllib.error.HTTPError) as failing:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)  # noqa: S310
         assert failing.value.code == 503
-        assert json.loads(failing.value.read())["error"] == "database unreachable"
+        # no exception text on an unauthenticated endpoint (it stays in the log)
+        assert json.loads(failing.value.read()) == {"status": "error"}
         failing.value.close()
     finally:
         server.shutdown()

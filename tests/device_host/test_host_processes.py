@@ -176,8 +176,9 @@ def test_healthz_reports_workers_and_devices_and_pairing_completes(fleet, engine
         assert answer.status == 200
     assert body["status"] == "ok"
     assert [w["alive"] for w in body["workers"]] == [True]
-    assert body["devices"] == [
-        {"lease_owner": body["workers"][0]["owner"], "status": "online", "devices": 1}]
+    assert body["database"] == "up"
+    # counts by status only: the endpoint is unauthenticated, so no per-user data
+    assert body["devices"] == {"online": 1}
 
 
 def test_failing_session_start_marks_the_device_failed(fleet, engine, hosts_started):
