@@ -29,6 +29,10 @@ def build(test_config: dict[str, Any] | None = None) -> APIFlask:
         DEFAULT_REGION=settings.default_region,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=auth.cookie_secure(settings),
+        TRUSTED_PROXIES=settings.trusted_proxies,
+        LOGIN_MAX_FAILURES=settings.login_max_failures,
+        LOGIN_THROTTLE_SECONDS=settings.login_throttle_seconds,
         JSON_SORT_KEYS=False,
     )
     if test_config:

@@ -10,7 +10,8 @@ from dripfleet.queries import queries
 
 queries.require(
     "insert_user", "user_by_email", "user_by_id", "insert_api_token", "user_by_token_hash",
-    "list_api_tokens", "delete_api_token", "update_user_login",
+    "list_api_tokens", "delete_api_token", "update_user_login", "user_for_session",
+    "revoke_user_sessions", "update_user_password",
 )
 
 
@@ -78,6 +79,27 @@ def get_user(conn: Connection, user_id: int) -> dict[str, Any] | None:
     """The user with this id (no password hash), or None."""
     row = conn.execute(queries.text("user_by_id"), {"user_id": user_id}).mappings().first()
     return dict(row) if row else None
+
+
+def user_for_session(conn: Connection, user_id: int, session_version: int) -> dict[str, Any] | None:
+    """The user of a cookie session issued under session_version, or None once it was revoked."""
+    row = conn.execute(
+        queries.text("user_for_session"), {"user_id": user_id, "session_version": session_version}
+    ).mappings().first()
+    return dict(row) if row else None
+
+
+def revoke_sessions(conn: Connection, user_id: int) -> int | None:
+    """End every cookie session of the user; the new session version (None: no such user)."""
+    return conn.execute(queries.text("revoke_user_sessions"), {"user_id": user_id}).scalar()
+
+
+def set_password(conn: Connection, user_id: int, password: str) -> int | None:
+    """Store a new password hash and end the user's cookie sessions; the new session version."""
+    return conn.execute(
+        queries.text("update_user_password"),
+        {"user_id": user_id, "password_hash": credentials.hash_password(password)},
+    ).scalar()
 
 
 def list_tokens(conn: Connection, user_id: int) -> list[dict[str, Any]]:

@@ -2,10 +2,10 @@
 -- Create a user; email is stored lower-case.
 INSERT INTO users (email, name, password_hash, timezone)
 VALUES (lower(:email), :name, :password_hash, :timezone)
-RETURNING id, email, name, timezone, role, created_at
+RETURNING id, email, name, timezone, role, created_at, session_version
 
 -- name: user_by_email
-SELECT id, email, name, password_hash, timezone, role, created_at
+SELECT id, email, name, password_hash, timezone, role, created_at, session_version
 FROM users
 WHERE email = lower(:email)
 
@@ -13,6 +13,26 @@ WHERE email = lower(:email)
 SELECT id, email, name, timezone, role, quiet_start, quiet_end, created_at
 FROM users
 WHERE id = :user_id
+
+-- name: user_for_session
+-- The user of a cookie session, unless the session was revoked (sign-out, password change) since
+-- it was issued: then no row.
+SELECT id, email, name, timezone, role, quiet_start, quiet_end, created_at, session_version
+FROM users
+WHERE id = :user_id AND session_version = :session_version
+
+-- name: revoke_user_sessions
+-- End every cookie session of the user (their cookies carry an older version from now on).
+UPDATE users SET session_version = session_version + 1, updated_at = now()
+WHERE id = :user_id
+RETURNING session_version
+
+-- name: update_user_password
+-- A new password hash; every cookie session of the user ends with the old password.
+UPDATE users
+SET password_hash = :password_hash, session_version = session_version + 1, updated_at = now()
+WHERE id = :user_id
+RETURNING session_version
 
 -- name: insert_api_token
 INSERT INTO api_tokens (user_id, name, token_hash, prefix)

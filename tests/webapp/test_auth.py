@@ -20,7 +20,9 @@ def test_register_login_session_and_logout(client):
     assert body["email"] == "new@example.com"
     assert body["created_at"].endswith("+00:00")
     assert client.get("/api/auth/me").get_json()["email"] == "new@example.com"
-    assert client.post("/api/auth/logout").status_code == 204
+    # a write with the session cookie carries the session's CSRF token (test_auth_hardening.py)
+    csrf = {"X-CSRFToken": client.get("/api/auth/csrf").get_json()["csrf_token"]}
+    assert client.post("/api/auth/logout", headers=csrf).status_code == 204
     assert_error(client.get("/api/auth/me"), 401)
     response = client.post("/api/auth/login", json={"email": "new@example.com",
                                                     "password": "long enough pw"})

@@ -11,14 +11,12 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
 
-from dripfleet.stores import users
-from webapp import auth, db
+from webapp import auth
 from webapp.services.errors import NotFound, ServiceError
 
 
@@ -56,11 +54,8 @@ def user_id() -> int:
 
 
 def _session_user() -> dict[str, Any] | None:
-    ident = session.get(auth.SESSION_KEY)
-    if not isinstance(ident, int):
-        return None
-    with db.transaction() as conn:
-        return users.get_user(conn, ident)
+    # None for a session ended by sign-out or a password change (elsewhere too): back to login
+    return auth.session_user()
 
 
 def safe_next(target: str | None, default: str) -> str:

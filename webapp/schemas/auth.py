@@ -23,6 +23,19 @@ class Login(Schema):
     password = String(required=True, validate=[Length(min=1, max=1024), no_nul])
 
 
+class ChangePassword(Schema):
+    """The current password and the new one."""
+
+    current_password = String(required=True, validate=[Length(min=1, max=1024), no_nul])
+    new_password = String(required=True, validate=[Length(min=8, max=1024), no_nul])
+
+
+class CsrfToken(Schema):
+    """The session's CSRF token, for the X-CSRFToken header."""
+
+    csrf_token = String(required=True)
+
+
 class User(Schema):
     """The signed-in user."""
 

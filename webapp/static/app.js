@@ -2,10 +2,28 @@
 "use strict";
 
 const dripfleet = {
+  // the session's CSRF token (base.html's meta tag): the API refuses a write made with the
+  // session cookie unless it carries this token in the X-CSRFToken header
+  csrfToken() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  },
+
+  // call the JSON API with the session cookie; writes carry the CSRF token, an object body is
+  // sent as JSON and a FormData body as multipart
+  api(url, { method = "GET", body } = {}) {
+    const headers = { Accept: "application/json" };
+    if (!["GET", "HEAD"].includes(method)) headers["X-CSRFToken"] = dripfleet.csrfToken();
+    if (body !== undefined && !(body instanceof FormData)) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(body);
+    }
+    return fetch(url, { method, body, headers, credentials: "same-origin" });
+  },
+
   // GET a JSON document of the API with the session cookie; null when it is not there (yet)
   async getJSON(url) {
-    const response = await fetch(url, { credentials: "same-origin",
-                                        headers: { Accept: "application/json" } });
+    const response = await dripfleet.api(url);
     if (!response.ok) return null;
     return response.json();
   },
