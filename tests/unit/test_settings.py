@@ -50,6 +50,10 @@ def test_private_urls_are_refused_unless_allowed():
         ({"DEFAULT_REGION": "XX"}, "DEFAULT_REGION", "region"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL", "DEBUG"),
         ({"SECRET_KEY": ""}, "SECRET_KEY", "empty"),
+        ({"SESSION_COOKIE_SECURE": "maybe"}, "SESSION_COOKIE_SECURE", "yes/no"),
+        ({"TRUSTED_PROXIES": "-1"}, "TRUSTED_PROXIES", "at least 0"),
+        ({"LOGIN_MAX_FAILURES": "0"}, "LOGIN_MAX_FAILURES", "at least 1"),
+        ({"LOGIN_THROTTLE_SECONDS": "15m"}, "LOGIN_THROTTLE_SECONDS", "whole number"),
         ({"ALLOW_PRIVATE_URLS": "maybe"}, "ALLOW_PRIVATE_URLS", "yes/no"),
     ],
 )
