@@ -17,6 +17,7 @@ from dripfleet.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
+CONNECT_TIMEOUT_SECONDS = 10  # unless the URL sets its own connect_timeout
 _engines: dict[tuple[str, int], Engine] = {}
 _servers: dict[Path, Any] = {}
 _lock = threading.Lock()
@@ -86,8 +87,15 @@ def get_engine(url: str | None = None, pool_size: int = 5) -> Engine:
     with _lock:
         engine = _engines.get(key)
         if engine is None:
+            # pool_pre_ping: a connection that died with a restart or failover is replaced at
+            # checkout, so every process recovers by itself once the server is back.
+            # connect_timeout: a server that is unreachable (failover, network) fails a connect
+            # in seconds instead of the kernel's minutes, so callers can answer or retry
+            connect_args = {} if "connect_timeout" in make_url(key[0]).query else {
+                "connect_timeout": CONNECT_TIMEOUT_SECONDS}
             engine = create_engine(
-                key[0], pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                key[0], pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                connect_args=connect_args,
             )
             _engines[key] = engine
     return engine

@@ -15,6 +15,13 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": _ERROR_REF}
 
 
+# every operation reads the database (the health check answers its own body)
+_UNAVAILABLE = {
+    **_error("The database is unavailable (restart, failover): retry after Retry-After seconds"),
+    "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+}
+
+
 def install(app: APIFlask) -> None:
     """Security schemes, 401 on protected operations, required bodies, 400 for bad JSON."""
     app.config["SECURITY_SCHEMES"] = {
@@ -38,6 +45,11 @@ def install(app: APIFlask) -> None:
                         parameter["schema"] = {"type": "integer", "minimum": 1,
                                                "maximum": MAX_ID}
                 responses = operation.setdefault("responses", {})
+                if "{" in path:
+                    # any id that is not the caller's: none, another user's, 0, negative, huge
+                    responses["404"] = _error("No such resource of yours (also for 0, negative, "
+                                              "non-numeric and ids beyond 2^63-1)")
+                responses.setdefault("503", _UNAVAILABLE)
                 if path not in _PUBLIC_PATHS:
                     operation["security"] = [{"BearerAuth": []}, {"SessionCookie": []}]
                     responses.setdefault("401", _error("Authentication required"))

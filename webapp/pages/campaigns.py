@@ -39,7 +39,7 @@ def create() -> Response:
     return redirect(url_for(".detail", campaign_id=campaign["id"]))
 
 
-@bp.get("/campaigns/<int:campaign_id>")
+@bp.get("/campaigns/<id:campaign_id>")
 def detail(campaign_id: int) -> str:
     """The campaign with a progress bar that follows the sends by itself."""
     uid = access.user_id()
@@ -49,7 +49,7 @@ def detail(campaign_id: int) -> str:
     return render_template("campaigns/detail.html", campaign=campaign, progress=progress)
 
 
-@bp.post("/campaigns/<int:campaign_id>/<any(pause, resume, cancel):action>")
+@bp.post("/campaigns/<id:campaign_id>/<any(pause, resume, cancel):action>")
 def change_status(campaign_id: int, action: str) -> Response:
     """Pause, resume or cancel."""
     act = {"pause": campaigns.pause_campaign, "resume": campaigns.resume_campaign,

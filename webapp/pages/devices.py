@@ -38,7 +38,7 @@ def create() -> Response:
     return redirect(url_for(".detail", device_id=device["id"]))
 
 
-@bp.get("/devices/<int:device_id>")
+@bp.get("/devices/<id:device_id>")
 def detail(device_id: int) -> str:
     """Status, pairing (QR that refreshes itself, or a phone code), settings, log out."""
     uid = access.user_id()
@@ -49,7 +49,7 @@ def detail(device_id: int) -> str:
     return render_template("devices/detail.html", device=device, stats=stats)
 
 
-@bp.post("/devices/<int:device_id>/settings")
+@bp.post("/devices/<id:device_id>/settings")
 def update(device_id: int) -> Response:
     """Save delays, caps and quiet hours."""
     values = access.form_values(*SETTING_FIELDS)
@@ -62,7 +62,7 @@ def update(device_id: int) -> Response:
     return redirect(url_for(".detail", device_id=device_id))
 
 
-@bp.post("/devices/<int:device_id>/pair")
+@bp.post("/devices/<id:device_id>/pair")
 def pair(device_id: int) -> Response:
     """Ask the device host to pair the device by QR code or by phone code."""
     body = access.load(PairIn, {"mode": request.form.get("mode", "qr"),
@@ -76,7 +76,7 @@ def pair(device_id: int) -> Response:
     return redirect(url_for(".detail", device_id=device_id))
 
 
-@bp.post("/devices/<int:device_id>/logout")
+@bp.post("/devices/<id:device_id>/logout")
 def logout(device_id: int) -> Response:
     """Log the device out of WhatsApp."""
     with db.transaction() as conn:
@@ -85,7 +85,7 @@ def logout(device_id: int) -> Response:
     return redirect(url_for(".detail", device_id=device_id))
 
 
-@bp.post("/devices/<int:device_id>/delete")
+@bp.post("/devices/<id:device_id>/delete")
 def delete(device_id: int) -> Response:
     """Remove the device."""
     with db.transaction() as conn:

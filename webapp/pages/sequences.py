@@ -41,7 +41,7 @@ def create() -> Response:
     return redirect(url_for(".detail", sequence_id=sequence["id"]))
 
 
-@bp.get("/sequences/<int:sequence_id>")
+@bp.get("/sequences/<id:sequence_id>")
 def detail(sequence_id: int) -> str:
     """Steps editor with previews, contacts with progress, recent logs, start / pause."""
     uid = access.user_id()
@@ -58,7 +58,7 @@ def detail(sequence_id: int) -> str:
                            devices=devices)
 
 
-@bp.post("/sequences/<int:sequence_id>/steps")
+@bp.post("/sequences/<id:sequence_id>/steps")
 def save_step(sequence_id: int) -> Response:
     """Add a step, or replace the step of the same day."""
     uid = access.user_id()
@@ -75,7 +75,7 @@ def save_step(sequence_id: int) -> Response:
     return redirect(url_for(".detail", sequence_id=sequence_id) + "#steps")
 
 
-@bp.post("/sequences/<int:sequence_id>/steps/<int:day>/delete")
+@bp.post("/sequences/<id:sequence_id>/steps/<int:day>/delete")
 def delete_step(sequence_id: int, day: int) -> Response:
     """Remove the step of one day."""
     uid = access.user_id()
@@ -88,7 +88,7 @@ def delete_step(sequence_id: int, day: int) -> Response:
     return redirect(url_for(".detail", sequence_id=sequence_id) + "#steps")
 
 
-@bp.post("/sequences/<int:sequence_id>/settings")
+@bp.post("/sequences/<id:sequence_id>/settings")
 def update(sequence_id: int) -> Response:
     """Change name, niche, audience, time zone or description (steps unchanged)."""
     values = access.form_values(*SEQUENCE_FIELDS, "pinned_device_id")
@@ -99,7 +99,7 @@ def update(sequence_id: int) -> Response:
     return redirect(url_for(".detail", sequence_id=sequence_id))
 
 
-@bp.post("/sequences/<int:sequence_id>/<any(start, pause):action>")
+@bp.post("/sequences/<id:sequence_id>/<any(start, pause):action>")
 def change_status(sequence_id: int, action: str) -> Response:
     """Start (or resume) or pause the sequence."""
     with db.transaction() as conn:
@@ -112,7 +112,7 @@ def change_status(sequence_id: int, action: str) -> Response:
     return redirect(url_for(".detail", sequence_id=sequence_id))
 
 
-@bp.post("/sequences/<int:sequence_id>/contacts")
+@bp.post("/sequences/<id:sequence_id>/contacts")
 def add_contacts(sequence_id: int) -> Response:
     """Enrol leads by phone number (one per line or comma-separated)."""
     raw = request.form.get("phones", "")
@@ -125,7 +125,7 @@ def add_contacts(sequence_id: int) -> Response:
     return redirect(url_for(".detail", sequence_id=sequence_id) + "#contacts")
 
 
-@bp.post("/sequences/<int:sequence_id>/delete")
+@bp.post("/sequences/<id:sequence_id>/delete")
 def delete(sequence_id: int) -> Response:
     """Delete the sequence; its waiting messages are cancelled."""
     with db.transaction() as conn:

@@ -8,7 +8,8 @@ from apiflask.validators import Length, Range
 from marshmallow import ValidationError
 
 MAX_ID = 2**63 - 1
-ID_PATH = "int(min=1, max=9223372036854775807)"
+# the path converter of every row id (webapp.converters): out of range is a 404
+ID_PATH = "id"
 
 
 def no_nul(value: str) -> None:
