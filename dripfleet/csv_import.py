@@ -1,8 +1,10 @@
 """Lead CSV import: parse any reasonable spreadsheet export with pandas, normalise, merge in bulk.
 
 A file is refused whole (CsvRefused, nothing written) when it cannot be a lead CSV: empty, binary,
-too large, or without a phone column. Otherwise every row is either merged into the user's leads
-(new phones inserted, existing leads updated, niches merged) or reported with its line and reason.
+too large, without a phone column, or with more attribute columns (or longer headers) than a lead
+may hold. Otherwise every row is either merged into the user's leads (new phones inserted,
+existing leads updated, niches merged) or reported with its line and reason, e.g. a cell longer
+than dripfleet.lead_limits allows.
 Rows are prepared and merged in chunks (COPY into a stage, then one statement that updates the
 existing leads and inserts the rest in phone order) while the next chunk is prepared.
 """
@@ -23,6 +25,13 @@ from phonenumbers import PhoneMetadata
 from sqlalchemy import Connection
 
 from dripfleet import niches as niche_rules
+from dripfleet.lead_limits import (
+    MAX_ATTRIBUTE_CHARS,
+    MAX_ATTRIBUTE_NAME_CHARS,
+    MAX_ATTRIBUTES,
+    MAX_NAME_CHARS,
+    MAX_NICHE_CHARS,
+)
 from dripfleet.phones import try_normalize_phone
 from dripfleet.stores import devices, leads
 
@@ -162,9 +171,23 @@ def read_lead_csv(data: bytes) -> tuple[pd.DataFrame, dict[str, str], list[dict[
         shown = ", ".join(list(frame.columns)[:10]) or "none"
         raise CsvRefused(400, f"no phone column (accepted headers: phone, mobile, number, "
                               f"whatsapp); found: {shown}")
+    _check_attribute_columns([c for c in frame.columns if c not in set(columns.values())])
     if not len(frame) or (frame == "").all(axis=1).all():
         raise CsvRefused(400, "the file has a header but no rows")
     return frame, columns, bad_lines
+
+
+def _check_attribute_columns(headers: list[str]) -> None:
+    """Every other column is a lead attribute: no more of them, nor longer names, than the API
+    allows (a cap per file: a row cannot be blamed for the header)."""
+    if len(headers) > MAX_ATTRIBUTES:
+        raise CsvRefused(400, f"the file has {len(headers)} columns besides phone, name, niche, "
+                              f"target_status and device_id; a lead holds at most "
+                              f"{MAX_ATTRIBUTES} attributes")
+    for header in headers:
+        if len(header.strip()) > MAX_ATTRIBUTE_NAME_CHARS:
+            raise CsvRefused(400, f"the column header {header[:40]!r}... is longer than "
+                                  f"{MAX_ATTRIBUTE_NAME_CHARS} characters")
 
 
 # --- phones, fast and exact ---------------------------------------------------------------------
@@ -316,14 +339,18 @@ def normalize_phones(values: pd.Series, region: str) -> tuple[np.ndarray, np.nda
 # --- preparing rows -----------------------------------------------------------------------------
 
 
-def _niches_column(values: pd.Series, extra: list[str]) -> pd.Series:
-    """Normalised tags joined by ',' (a tag never contains ','), per distinct cell."""
+def _niches_column(values: pd.Series, extra: list[str]) -> tuple[pd.Series, pd.Series]:
+    """Normalised tags joined by ',' (a tag never contains ','), per distinct cell; and which
+    rows hold a tag longer than MAX_NICHE_CHARS."""
     codes, uniques = pd.factorize(values, sort=False)
-    joined = np.array([",".join(niche_rules.merge_niches(u, extra)) for u in uniques] or [""],
-                      dtype=object)
     if len(uniques) == 0:
-        return pd.Series([",".join(extra)] * len(values), index=values.index, dtype=object)
-    return pd.Series(joined[codes], index=values.index, dtype=object)
+        return (pd.Series([",".join(extra)] * len(values), index=values.index, dtype=object),
+                pd.Series(False, index=values.index))
+    tags = [niche_rules.merge_niches(u, extra) for u in uniques]
+    joined = np.array([",".join(t) for t in tags], dtype=object)
+    too_long = np.array([any(len(tag) > MAX_NICHE_CHARS for tag in t) for t in tags])
+    return (pd.Series(joined[codes], index=values.index, dtype=object),
+            pd.Series(too_long[codes], index=values.index))
 
 
 def _merge_json(first: str, second: str) -> str:
@@ -355,10 +382,12 @@ def _merge_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return pd.concat([single, folded], ignore_index=True), removed
 
 
-def _attributes(frame: pd.DataFrame, extra_columns: list[str]) -> pd.Series:
-    """Extra columns as JSON objects (non-empty cells only), one json.dumps per distinct row."""
+def _attributes(frame: pd.DataFrame, extra_columns: list[str]) -> tuple[pd.Series, pd.Series]:
+    """Extra columns as JSON objects (non-empty cells only), one json.dumps per distinct row;
+    and, per row, the reason it is refused (a value longer than MAX_ATTRIBUTE_CHARS) or None."""
     if not extra_columns:
-        return pd.Series("", index=frame.index, dtype=object)
+        return (pd.Series("", index=frame.index, dtype=object),
+                pd.Series(None, index=frame.index, dtype=object))
     extra = frame[extra_columns].apply(lambda column: column.str.strip())
     codes, uniques = pd.factorize(pd.MultiIndex.from_frame(extra), sort=False)
     names = [str(c).strip() for c in extra_columns]
@@ -366,8 +395,24 @@ def _attributes(frame: pd.DataFrame, extra_columns: list[str]) -> pd.Series:
         json.dumps({n: v for n, v in zip(names, values, strict=True) if v}, ensure_ascii=False)
         for values in uniques
     ], dtype=object)
+    reasons = np.full(len(encoded), None, dtype=object)
+    # a JSON object is longer than each of its values: only the long objects are looked into
+    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    for index in np.flatnonzero(lengths > MAX_ATTRIBUTE_CHARS):
+        for name, value in zip(names, uniques[index], strict=True):
+            if len(value) > MAX_ATTRIBUTE_CHARS:
+                reasons[index] = (f"column {name!r} is longer than {MAX_ATTRIBUTE_CHARS:,} "
+                                  "characters")
+                break
     encoded[encoded == "{}"] = ""
-    return pd.Series(encoded[codes], index=frame.index, dtype=object)
+    return (pd.Series(encoded[codes], index=frame.index, dtype=object),
+            pd.Series(reasons[codes], index=frame.index, dtype=object))
+
+
+def _longer_than(values: pd.Series, limit: int) -> pd.Series:
+    """Which cells are longer than `limit` (map(len) is several times faster than .str.len)."""
+    lengths = np.fromiter(map(len, values.to_numpy()), dtype=np.int64, count=len(values))
+    return pd.Series(lengths > limit, index=values.index)
 
 
 def prepare(frame: pd.DataFrame, columns: dict[str, str], region: str, extra_niches: list[str],
@@ -381,8 +426,12 @@ def prepare(frame: pd.DataFrame, columns: dict[str, str], region: str, extra_nic
     out = pd.DataFrame(index=frame.index)
     out["phone"] = phones
     out["name"] = frame[columns["name"]].str.strip() if "name" in columns else ""
-    out["niches"] = (_niches_column(frame[columns["niche"]], extra_niches) if "niche" in columns
-                     else ",".join(extra_niches))
+    long_name = (_longer_than(out["name"], MAX_NAME_CHARS) if "name" in columns
+                 else pd.Series(False, index=out.index))
+    if "niche" in columns:
+        out["niches"], long_niche = _niches_column(frame[columns["niche"]], extra_niches)
+    else:
+        out["niches"], long_niche = ",".join(extra_niches), pd.Series(False, index=out.index)
     status = (frame[columns["target_status"]].str.strip().str.lower()
               if "target_status" in columns else pd.Series("", index=frame.index))
     out["target_status"] = status
@@ -392,16 +441,25 @@ def prepare(frame: pd.DataFrame, columns: dict[str, str], region: str, extra_nic
     else:
         out["preferred_device_id"] = np.nan
     used = set(columns.values())
-    out["attributes"] = _attributes(frame, [c for c in frame.columns if c not in used])
+    out["attributes"], long_attribute = _attributes(
+        frame, [c for c in frame.columns if c not in used])
 
     bad_status = ~status.isin(("",) + TARGET_STATUSES)
     bad_phone = pd.isna(out["phone"])
-    rejected_mask = bad_phone | bad_status
+    rejected_mask = bad_phone | bad_status | long_name | long_niche | long_attribute.notna()
     rejected: list[dict[str, Any]] = []
     if rejected_mask.any():
         for index in out.index[rejected_mask]:
-            reason = (f"invalid phone number: {reasons[out.index.get_loc(index)]}"
-                      if bad_phone[index] else "target_status must be prospect or customer")
+            if bad_phone[index]:
+                reason = f"invalid phone number: {reasons[out.index.get_loc(index)]}"
+            elif bad_status[index]:
+                reason = "target_status must be prospect or customer"
+            elif long_name[index]:
+                reason = f"name is longer than {MAX_NAME_CHARS} characters"
+            elif long_niche[index]:
+                reason = f"a niche tag is longer than {MAX_NICHE_CHARS} characters"
+            else:
+                reason = long_attribute[index]
             rejected.append({"line": int(lines[index]), "phone": str(raw_phone[index])[:64],
                              "reason": reason})
     good, merged = _merge_duplicates(out[~rejected_mask].reset_index(drop=True))

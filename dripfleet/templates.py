@@ -2,9 +2,11 @@
 
 import hashlib
 import re
-from collections.abc import Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, ItemsView, KeysView, Mapping, ValuesView
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import wraps
 from typing import Any
 
 from jinja2 import (
@@ -17,6 +19,7 @@ from jinja2 import (
     pass_eval_context,
 )
 from jinja2 import filters as jinja_filters
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
@@ -32,30 +35,47 @@ __all__ = [
 ]
 
 # Syntax, in order of processing:
-#   1. Spintax: `{a|b|c}` (single braces with at least one `|`, nestable) is resolved first; each
-#      group picks an option from a hash of (seed, group number), so one seed always gives the
-#      same text. `{{ ... }}`, `{% ... %}` and `{# ... #}` are Jinja and never spintax, nor is the
-#      body of `{% raw %}...{% endraw %}` (the way to write a literal `{a|b}`). `{word}` without
-#      `|` stays literal text.
+#   1. Spintax: `{a|b|c}` (single braces with at least one `|`, nestable); each group picks an
+#      option from a hash of (seed, group number), so one seed always gives the same text.
+#      `{{ ... }}`, `{% ... %}` and `{# ... #}` are Jinja and never spintax, nor is the body of
+#      `{% raw %}...{% endraw %}` (the way to write a literal `{a|b}`). `{word}` without `|` stays
+#      literal text. A template is compiled once: each group becomes an if/elif chain on the
+#      seed's choice (tags written `{%+ ... +%}` so they change no whitespace), so a template
+#      with many groups is not compiled again for every lead.
 #   2. Jinja2 in an immutable sandbox, plain text (no autoescape), trim_blocks + lstrip_blocks.
 #      Only `{{ expression }}` and `{% if %}/{% elif %}/{% else %}` are allowed: no for, set,
-#      macro, include, ... so a template cannot loop, recurse or build values step by step. Calls
-#      are limited to harmless str/dict methods, filters to a short list, `*` `**` `%` and the join,
-#      replace and format filters are checked so they cannot blow up; output is capped.
+#      macro, include, range, ... so a template cannot loop, recurse or build values step by step.
+#      Calls are limited to harmless str/dict methods, filters to a short list.
 #   Missing variables (and None values) render as "".
+#
+# Bounded rendering: a message is at most MAX_OUTPUT_CHARS, and no render may hold much more than
+# that, whatever the template and the lead's values (old rows may hold values far longer than
+# dripfleet.lead_limits allows today). So every operation that builds a string or a list checks
+# the size of its result *before* building it: `~` (compiled to a call that adds its operands one
+# at a time), `+`, `*`, `%`, the filters that build text (join, replace, format, string,
+# urlencode, list, ...), str methods on over-long text, and what `{{ }}` prints; the output is
+# streamed and stops as soon as it passes the cap. Nothing is evaluated at compile time (the
+# optimizer is off), so every check runs at render time. Refusals raise TemplateProblem with
+# "the message would be longer than 65,536 characters (<operation>)".
 
 MAX_TEMPLATE_CHARS = 65_536
 MAX_OUTPUT_CHARS = 65_536
 RESERVED_VARIABLES = ("name", "phone", "first_name", "attributes")
 
 _MAX_SPINTAX_DEPTH = 20
+# Every option is compiled on its own by check_template: this bounds that work.
+_MAX_SPINTAX_OPTIONS = 1_000
 _MAX_INT_BITS = 10_000
 _MAX_FIELD_WIDTH = 1_000
+# Compiled templates kept, counted in template characters: a compiled template holds about 12
+# bytes per character, so this is about 25 MB at most, whatever the templates' sizes.
+_CACHE_CHARS = 2_000_000
+_CACHE_ENTRY_CHARS = 2_000  # what even a tiny template costs
+_SPIN = "__spintax"  # the context variable holding the seed's spintax choices
 
 _SPINTAX_SPECIAL = re.compile(r"[{|}]")
 _RAW_START = re.compile(r"\{%[-+]?\s*raw\s*[-+]?%\}")
 _RAW_END = re.compile(r"\{%[-+]?\s*endraw\s*[-+]?%\}")
-_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
 _NOT_IDENTIFIER = re.compile(r"\W+")
 
 _ALLOWED_NODES = (
@@ -85,6 +105,11 @@ _FILTERS = (
     "last", "length", "list", "lower", "max", "min", "replace", "reverse", "round", "sort",
     "string", "sum", "title", "trim", "truncate", "unique", "upper", "urlencode", "wordcount",
 )  # fmt: skip
+# Filters whose result grows with their input: refused for an input longer than a message.
+_INPUT_BOUND_FILTERS = (
+    "capitalize", "list", "lower", "reverse", "sort", "title", "trim", "unique", "upper",
+    "wordcount",
+)  # fmt: skip
 _STR_METHODS = frozenset({
     "capitalize", "casefold", "count", "endswith", "find", "index", "isalnum", "isalpha",
     "isdecimal", "isdigit", "islower", "isnumeric", "isspace", "istitle", "isupper", "lower",
@@ -92,6 +117,11 @@ _STR_METHODS = frozenset({
     "rsplit", "rstrip", "split", "splitlines", "startswith", "strip", "swapcase", "title", "upper",
 })  # fmt: skip
 _DICT_METHODS = frozenset({"get", "items", "keys", "values"})
+# str methods that build a new string or list: refused on a text longer than a message.
+_STR_BUILDERS = frozenset({
+    "capitalize", "casefold", "lower", "lstrip", "partition", "removeprefix", "removesuffix",
+    "rpartition", "rsplit", "rstrip", "split", "splitlines", "strip", "swapcase", "title", "upper",
+})  # fmt: skip
 
 
 class TemplateProblem(ValueError):
@@ -112,9 +142,9 @@ _Parts = tuple["str | _Group", ...]
 def render_message(template: str, lead: Mapping[str, Any], seed: str) -> str:
     """Render `template` for `lead` (see lead_context); same seed, same text; TemplateProblem."""
     try:
-        source = _resolve(_parse_spintax(template), str(seed))
-        compiled = _compile(source)
+        compiled, counts = _compiled_message(template)
         context = _context_from(lead)
+        context[_SPIN] = _Choices(str(seed), counts)
         chunks: list[str] = []
         size = 0
         stream = compiled.generate(context)
@@ -122,9 +152,7 @@ def render_message(template: str, lead: Mapping[str, Any], seed: str) -> str:
             for chunk in stream:
                 size += len(chunk)
                 if size > MAX_OUTPUT_CHARS:
-                    raise TemplateProblem(
-                        f"the message is longer than {MAX_OUTPUT_CHARS:,} characters"
-                    )
+                    raise _too_long("output")
                 chunks.append(chunk)
         finally:
             stream.close()
@@ -168,7 +196,6 @@ def lead_context(
 # --- spintax -----------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=512)
 def _parse_spintax(template: str) -> _Parts:
     if not isinstance(template, str):
         raise TemplateProblem("the template must be text")
@@ -179,6 +206,7 @@ def _parse_spintax(template: str) -> _Parts:
     stack: list[tuple[int, list[list[str | _Group]], list[str | _Group], int]] = []
     current = root
     numbers = 0
+    options_seen = 0
     position = 0
     while True:
         match = _SPINTAX_SPECIAL.search(template, position)
@@ -206,6 +234,9 @@ def _parse_spintax(template: str) -> _Parts:
             numbers += 1
             current = options[0]
         elif char == "|":
+            options_seen += 1
+            if options_seen > _MAX_SPINTAX_OPTIONS:
+                raise TemplateProblem(f"more than {_MAX_SPINTAX_OPTIONS:,} spintax options")
             stack[-1][1].append([])
             current = stack[-1][1][-1]
         else:  # "}" closes the innermost group
@@ -282,18 +313,42 @@ def _jinja_end(text: str, start: int) -> int:
     return len(text)
 
 
-def _resolve(parts: _Parts, seed: str) -> str:
+def _jinja_source(parts: _Parts) -> tuple[str, dict[int, int]]:
+    """The template as one Jinja source, each group an if/elif chain on its choice; and the
+    number of options of each group. `{%+` / `+%}` keep lstrip_blocks / trim_blocks off for
+    these tags, so the text around a group keeps its whitespace as written."""
     out: list[str] = []
+    counts: dict[int, int] = {}
 
     def walk(sequence: _Parts) -> None:
         for part in sequence:
             if isinstance(part, str):
                 out.append(part)
-            else:
-                walk(part.options[_choose(seed, part.number, len(part.options))])
+                continue
+            counts[part.number] = len(part.options)
+            for index, option in enumerate(part.options):
+                if index == 0:
+                    out.append(f"{{%+ if {_SPIN}[{part.number}] == 0 +%}}")
+                elif index < len(part.options) - 1:
+                    out.append(f"{{%+ elif {_SPIN}[{part.number}] == {index} +%}}")
+                else:
+                    out.append("{%+ else +%}")
+                walk(option)
+            out.append("{%+ endif +%}")
 
     walk(parts)
-    return "".join(out)
+    return "".join(out), counts
+
+
+class _Choices:
+    """The option each spintax group takes for one seed, computed when the group is reached."""
+
+    def __init__(self, seed: str, counts: Mapping[int, int]) -> None:
+        self._seed = seed
+        self._counts = counts
+
+    def __getitem__(self, number: int) -> int:
+        return _choose(self._seed, number, self._counts[number])
 
 
 def _choose(seed: str, number: int, count: int) -> int:
@@ -326,10 +381,35 @@ def _option_text(parts: _Parts) -> str:
 # --- Jinja ---------------------------------------------------------------------------------------
 
 
+def _too_long(what: str) -> TemplateProblem:
+    return TemplateProblem(
+        f"the message would be longer than {MAX_OUTPUT_CHARS:,} characters ({what})"
+    )
+
+
+def _too_long_input(what: str) -> TemplateProblem:
+    return TemplateProblem(f"{what} of a value longer than {MAX_OUTPUT_CHARS:,} characters")
+
+
+class _MessageCodeGenerator(CodeGenerator):
+    """Jinja's compiler, with `a ~ b ~ c` built by the environment one operand at a time."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:  # noqa: N802
+        # Each operand is a lambda so that it is evaluated only once the operands before it
+        # passed the check: a ~ a ~ a ... never holds more than the cap plus one operand.
+        self.write("environment.concat((")
+        for arg in node.nodes:
+            self.write("lambda: ")
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class _MessageSandbox(ImmutableSandboxedEnvironment):
     """The sandbox with calls, operators and unsafe attribute access narrowed further."""
 
-    intercepted_binops = frozenset({"*", "**", "%"})
+    code_generator_class = _MessageCodeGenerator
+    intercepted_binops = frozenset({"+", "*", "**", "%"})
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
         raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object")
@@ -344,27 +424,55 @@ class _MessageSandbox(ImmutableSandboxedEnvironment):
             or (isinstance(owner, dict) and name in _DICT_METHODS)
         ):
             raise SecurityError(f"calling {name!r} is not allowed in message templates")
+        if isinstance(owner, str) and name in _STR_BUILDERS and len(owner) > MAX_OUTPUT_CHARS:
+            raise _too_long_input(f".{name}()")
         return super().call(context, obj, *args, **kwargs)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
-            _check_repeat(left, right)
-            _check_repeat(right, left)
+        if operator == "+":
+            _check_sum(left, right)
+        elif operator == "*":
+            _check_product(left, right)
         elif operator == "**":
             _check_power(left, right)
         elif operator == "%" and isinstance(left, str):
-            _check_percent_format(left)
+            _check_percent(left, right)
         return super().call_binop(context, operator, left, right)
 
+    def concat(self, operands: tuple[Callable[[], Any], ...]) -> str:
+        """`a ~ b ~ ...`: each operand as text, refused as soon as the total passes the cap."""
+        pieces: list[str] = []
+        size = 0
+        for operand in operands:
+            text = _text(operand(), "~")
+            size += len(text)
+            if size > MAX_OUTPUT_CHARS:
+                raise _too_long("~")
+            pieces.append(text)
+        return "".join(pieces)
 
-def _check_repeat(sequence: Any, times: Any) -> None:
-    if (
-        isinstance(sequence, str | list | tuple)
-        and isinstance(times, int)
-        and times > 0
-        and _weight(sequence, MAX_OUTPUT_CHARS // times + 1) * times > MAX_OUTPUT_CHARS
+
+def _check_sum(left: Any, right: Any) -> None:
+    sequences = str | list | tuple
+    if (isinstance(left, sequences) or isinstance(right, sequences)) and (
+        _weight(left) + _weight(right) > MAX_OUTPUT_CHARS
     ):
-        raise SecurityError(f"repetition longer than {MAX_OUTPUT_CHARS:,} characters")
+        raise _too_long("+")
+
+
+def _check_product(left: Any, right: Any) -> None:
+    if isinstance(left, int) and isinstance(right, int):
+        if left.bit_length() + right.bit_length() > _MAX_INT_BITS:
+            raise SecurityError("number too large")
+        return
+    for sequence, times in ((left, right), (right, left)):
+        if (
+            isinstance(sequence, str | list | tuple)
+            and isinstance(times, int)
+            and times > 0
+            and _weight(sequence, MAX_OUTPUT_CHARS // times + 1) * times > MAX_OUTPUT_CHARS
+        ):
+            raise _too_long("repetition")
 
 
 def _check_power(base: Any, exponent: Any) -> None:
@@ -377,58 +485,187 @@ def _check_power(base: Any, exponent: Any) -> None:
         raise SecurityError("number too large")
 
 
-def _check_percent_format(text: str) -> None:
-    for match in _PERCENT_SPEC.finditer(text):
-        for value in match.groups():
-            if value == "*" or (value and (len(value) > 6 or int(value) > _MAX_FIELD_WIDTH)):
+def _percent_specs(text: str) -> Any:
+    """(key, width, precision, conversion) of each `%` conversion, parsed as Python parses them
+    (a key may hold nested parentheses, which a regular expression would get wrong)."""
+    end = len(text)
+    index = text.find("%")
+    while 0 <= index < end - 1:
+        i = index + 1
+        key = None
+        if text[i] == "(":
+            depth, i = 1, i + 1
+            while depth and i < end:
+                depth += {"(": 1, ")": -1}.get(text[i], 0)
+                i += 1
+            key = text[index + 2 : i - 1]
+        while i < end and text[i] in "#0- +":
+            i += 1
+        width, i = _spec_number(text, i)
+        precision = ""
+        if text[i : i + 1] == ".":
+            precision, i = _spec_number(text, i + 1)
+        while i < end and text[i] in "hlL":
+            i += 1
+        yield key, width, precision, text[i : i + 1]
+        index = text.find("%", i + 1)
+
+
+def _spec_number(text: str, i: int) -> tuple[str, int]:
+    if text[i : i + 1] == "*":
+        return "*", i + 1
+    start = i
+    while i < len(text) and text[i].isdigit():
+        i += 1
+    return text[start:i], i
+
+
+def _check_percent(text: str, args: Any) -> None:
+    """Refuse `text % args` when its result could pass the cap, before building it: every
+    conversion is counted as the largest argument (so a miscounted key cannot slip through)."""
+    total = len(text)
+    if total > MAX_OUTPUT_CHARS:
+        raise _too_long("%")
+    if isinstance(args, tuple):
+        values: Any = args
+    elif isinstance(args, Mapping):
+        values = (args, *args.values())
+    else:
+        values = (args,)
+    largest: dict[bool, int] = {}
+    for _key, width, precision, conversion in _percent_specs(text):
+        for number in (width, precision):
+            if number == "*" or (number and (len(number) > 6 or int(number) > _MAX_FIELD_WIDTH)):
                 raise SecurityError(f"format widths above {_MAX_FIELD_WIDTH} are not allowed")
+        total += int(width or 0) + int(precision or 0)
+        if conversion in ("r", "a"):  # repr() escapes: count the printed form
+            if True not in largest:
+                largest[True] = max((_weight(v, inner=True) for v in values), default=0)
+            total += largest[True]
+        elif conversion != "%":
+            if False not in largest:
+                largest[False] = max((_weight(v) for v in values), default=0)
+            total += largest[False] + (330 if conversion in "fFeEgG" else 0)  # %f of 1e308
+        if total > MAX_OUTPUT_CHARS:
+            raise _too_long("%")
 
 
-def _weight(value: Any, limit: int) -> int:
-    """Rough printed size of `value`, counting no further than just past `limit`."""
+def _weight(value: Any, limit: int = MAX_OUTPUT_CHARS, inner: bool = False) -> int:
+    """At least about the length of str(value) (repr() for items of a collection, `inner`),
+    counting no further than just past `limit`; never builds the text."""
     if isinstance(value, str):
-        return len(value)
+        if not inner:
+            return len(value)
+        if value.isprintable():
+            return len(value) + 2 + value.count("'") + value.count("\\")
+        return 4 * len(value) + 2  # \n, \x00: up to 4 characters each
+    if isinstance(value, Undefined) or value is None or isinstance(value, bool):
+        return 9
+    if isinstance(value, int):
+        return value.bit_length() // 3 + 2
+    if isinstance(value, float):
+        return 24
     if isinstance(value, Mapping):
-        value = [item for pair in value.items() for item in pair]
-    if isinstance(value, list | tuple | set | frozenset):
-        total = 2
-        for item in value:
-            total += _weight(item, limit - total) + 2
-            if total > limit:
-                break
-        return total
-    return 8
+        items: Any = (item for pair in value.items() for item in pair)
+    elif isinstance(value, list | tuple | set | frozenset | KeysView | ValuesView | ItemsView):
+        items = value
+    else:
+        return 64  # e.g. "<generator object ...>", "<built-in method ...>"
+    total = 16
+    for item in items:
+        total += _weight(item, limit - total, inner=True) + 2
+        if total > limit:
+            break
+    return total
+
+
+def _text(value: Any, what: str) -> str:
+    """str(value), refused before it is built when it would be longer than a message."""
+    if isinstance(value, str):
+        return value
+    if _weight(value) > MAX_OUTPUT_CHARS:
+        raise _too_long(what)
+    return str(value)
 
 
 @pass_eval_context
 def _safe_join(eval_ctx: EvalContext, value: Any, d: str = "", attribute: Any = None) -> str:
-    items = list(value)
-    if len(str(d)) * max(len(items) - 1, 0) + _weight(items, MAX_OUTPUT_CHARS) > MAX_OUTPUT_CHARS:
-        raise SecurityError(f"join longer than {MAX_OUTPUT_CHARS:,} characters")
-    return jinja_filters.do_join(eval_ctx, items, d, attribute)
+    if isinstance(value, str) and len(value) > MAX_OUTPUT_CHARS:
+        raise _too_long_input("|join")
+    items = list(value) if isinstance(value, list | tuple) else None
+    if items is None:
+        items = []
+        for item in value:  # a string or a view: stop once it is clearly too long
+            items.append(item)
+            if len(items) > MAX_OUTPUT_CHARS:
+                raise _too_long("join")
+    separator = _text(d, "join")
+    if len(separator) * max(len(items) - 1, 0) + _weight(items) > MAX_OUTPUT_CHARS:
+        raise _too_long("join")
+    return jinja_filters.do_join(eval_ctx, items, separator, attribute)
 
 
 @pass_eval_context
 def _safe_replace(
     eval_ctx: EvalContext, s: Any, old: Any, new: Any, count: int | None = None
 ) -> str:
-    text, old_text, new_text = str(s), str(old), str(new)
+    text, old_text, new_text = _text(s, "replace"), _text(old, "replace"), _text(new, "replace")
     hits = len(text) + 1 if not old_text else text.count(old_text)
     if isinstance(count, int) and count >= 0:
         hits = min(hits, count)
     if len(text) + hits * (len(new_text) - len(old_text)) > MAX_OUTPUT_CHARS:
-        raise SecurityError(f"replace result longer than {MAX_OUTPUT_CHARS:,} characters")
-    return jinja_filters.do_replace(eval_ctx, s, old, new, count)
+        raise _too_long("replace")
+    return jinja_filters.do_replace(eval_ctx, text, old_text, new_text, count)
 
 
 def _safe_format(value: Any, *args: Any, **kwargs: Any) -> str:
+    text = _text(value, "format")
+    _check_percent(text, kwargs or args)
+    return jinja_filters.do_format(text, *args, **kwargs)
+
+
+def _safe_string(value: Any) -> str:
+    return _text(value, "string")
+
+
+# urlencode writes a byte as itself or as %XX
+_URL_SAFE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/"
+
+
+def _safe_urlencode(value: Any) -> str:
     if isinstance(value, str):
-        _check_percent_format(value)
-    return jinja_filters.do_format(value, *args, **kwargs)
+        if len(value) > MAX_OUTPUT_CHARS:
+            raise _too_long("urlencode")
+        data = value.encode("utf-8")
+        size = len(data) + 2 * len(data.translate(None, _URL_SAFE))
+    else:
+        size = 9 * _weight(value)  # a character is at most 3 bytes of 3 characters each
+    if size > MAX_OUTPUT_CHARS:
+        raise _too_long("urlencode")
+    return jinja_filters.do_urlencode(value)
 
 
-def _finalize(value: Any) -> Any:
-    return "" if value is None else value
+def _input_bound(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function` (a Jinja filter) refusing an input that is longer than a message."""
+    position = 1 if getattr(function, "jinja_pass_arg", None) else 0
+
+    @wraps(function)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if len(args) > position and _weight(args[position]) > MAX_OUTPUT_CHARS:
+            raise _too_long_input(f"|{name}")
+        return function(*args, **kwargs)
+
+    return checked
+
+
+@pass_eval_context
+def _finalize(eval_ctx: EvalContext, value: Any) -> Any:
+    # pass_eval_context also keeps Jinja from printing constants at compile time
+    if value is None:
+        return ""
+    if not isinstance(value, str) and _weight(value) > MAX_OUTPUT_CHARS:
+        raise _too_long("output")
+    return value
 
 
 def _make_environment() -> _MessageSandbox:
@@ -440,9 +677,16 @@ def _make_environment() -> _MessageSandbox:
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,
+        optimized=False,  # no constant folding: filters and operators run only at render time
+        cache_size=0,  # templates are kept by _CompiledCache, counted by size
     )
     filters = {name: environment.filters[name] for name in _FILTERS}
-    filters.update(join=_safe_join, replace=_safe_replace, format=_safe_format)
+    for name in _INPUT_BOUND_FILTERS:
+        filters[name] = _input_bound(name, filters[name])
+    filters.update(
+        join=_safe_join, replace=_safe_replace, format=_safe_format, string=_safe_string,
+        urlencode=_safe_urlencode,
+    )
     environment.filters = filters
     environment.globals.clear()  # no range, lipsum, cycler, namespace, ...
     return environment
@@ -451,7 +695,6 @@ def _make_environment() -> _MessageSandbox:
 _ENVIRONMENT = _make_environment()
 
 
-@lru_cache(maxsize=512)
 def _compile(source: str) -> Template:
     tree = _ENVIRONMENT.parse(source)
     for node in _walk(tree):
@@ -466,6 +709,57 @@ def _compile(source: str) -> Template:
                 "(use {{ variables }}, filters and {% if %})"
             )
     return _ENVIRONMENT.from_string(tree)
+
+
+class _CompiledCache:
+    """Compiled messages by template, least recently used out first, within a budget of
+    template characters (a count alone would let 512 templates of 65,536 characters stay)."""
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._used = 0
+        self._entries: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, template: str, build: Callable[[str], Any]) -> Any:
+        """The cached value for `template`, built (outside the lock) when missing."""
+        with self._lock:
+            entry = self._entries.get(template)
+            if entry is not None:
+                self._entries.move_to_end(template)
+                return entry[0]
+        value = build(template)
+        cost = len(template) + _CACHE_ENTRY_CHARS
+        with self._lock:
+            if template not in self._entries:
+                self._entries[template] = (value, cost)
+                self._used += cost
+            while self._used > self._budget and len(self._entries) > 1:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self._used -= dropped
+        return value
+
+
+_CACHE = _CompiledCache(_CACHE_CHARS)
+
+
+def _build_message(template: str) -> Any:
+    """(Template, options per group), or the TemplateProblem, which is cached as well: a
+    broken template is not compiled again for every lead."""
+    try:
+        source, counts = _jinja_source(_parse_spintax(template))
+        return _compile(source), counts
+    except Exception as exc:
+        return _problem(exc)
+
+
+def _compiled_message(template: str) -> tuple[Template, dict[int, int]]:
+    if not isinstance(template, str):
+        raise TemplateProblem("the template must be text")
+    built = _CACHE.get(template, _build_message)
+    if isinstance(built, TemplateProblem):
+        raise built
+    return built
 
 
 def _walk(node: nodes.Node) -> Any:

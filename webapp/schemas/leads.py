@@ -4,6 +4,13 @@ from apiflask import Schema
 from apiflask.fields import Boolean, Dict, File, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Regexp
 
+from dripfleet.lead_limits import (
+    MAX_ATTRIBUTE_CHARS,
+    MAX_ATTRIBUTE_NAME_CHARS,
+    MAX_ATTRIBUTES,
+    MAX_NAME_CHARS,
+    MAX_NICHE_CHARS,
+)
 from webapp.schemas.common import Id, Instant, PageQuery, Text
 
 REGION = Regexp(r"^[A-Za-z]{2}$", error="a two-letter region code such as MY")
@@ -13,12 +20,13 @@ class LeadIn(Schema):
     """A lead to create."""
 
     phone = Text(64, required=True, min_length=1, metadata={"example": "+60123456789"})
-    name = Text(200, load_default="")
-    niches = List(Text(100), load_default=list, validate=Length(max=100))
+    name = Text(MAX_NAME_CHARS, load_default="")
+    niches = List(Text(MAX_NICHE_CHARS), load_default=list, validate=Length(max=100))
     target_status = String(load_default="prospect", validate=OneOf(["prospect", "customer"]))
     preferred_device_id = Id(load_default=None, allow_none=True)
-    attributes = Dict(keys=Text(100, min_length=1), values=Text(2000), load_default=dict,
-                      validate=Length(max=100))
+    attributes = Dict(keys=Text(MAX_ATTRIBUTE_NAME_CHARS, min_length=1),
+                      values=Text(MAX_ATTRIBUTE_CHARS), load_default=dict,
+                      validate=Length(max=MAX_ATTRIBUTES))
     opted_out = Boolean(load_default=False)
     region = String(load_default=None, allow_none=True, validate=REGION)
 
@@ -27,11 +35,12 @@ class LeadPatch(Schema):
     """Fields to change on a lead (all optional)."""
 
     phone = Text(64, min_length=1)
-    name = Text(200)
-    niches = List(Text(100), validate=Length(max=100))
+    name = Text(MAX_NAME_CHARS)
+    niches = List(Text(MAX_NICHE_CHARS), validate=Length(max=100))
     target_status = String(validate=OneOf(["prospect", "customer"]))
     preferred_device_id = Id(allow_none=True)
-    attributes = Dict(keys=Text(100, min_length=1), values=Text(2000), validate=Length(max=100))
+    attributes = Dict(keys=Text(MAX_ATTRIBUTE_NAME_CHARS, min_length=1),
+                      values=Text(MAX_ATTRIBUTE_CHARS), validate=Length(max=MAX_ATTRIBUTES))
     opted_out = Boolean()
     region = String(allow_none=True, validate=REGION)
 
