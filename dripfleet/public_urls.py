@@ -145,9 +145,15 @@ def fetch(url: str, limit: int, policy: UrlPolicy | None = None,
     (3 × timeout by default). Raises UrlRefused or FetchFailed (TooLarge)."""
     policy = policy or UrlPolicy()
     deadline = time.monotonic() + (3 * timeout if total is None else total)
-    for _hop in range(max_redirects + 1):
-        target = _check_target(url, policy)
-        addresses = [target.address] if target.address is not None else _resolve(target, policy)
+    for hop in range(max_redirects + 1):
+        try:
+            target = _check_target(url, policy)
+            addresses = (
+                [target.address] if target.address is not None else _resolve(target, policy))
+        except UrlRefused as error:
+            if hop == 0:
+                raise
+            raise UrlRefused(f"after a redirect, {error}") from None
         pool, response = _open(target, addresses, policy, timeout, deadline)
         try:
             location = response.headers.get("location")

@@ -234,7 +234,7 @@ def test_a_redirect_to_a_private_address_is_refused(server: LocalServer, interna
     target = location.format(port=internal.port)
     with pytest.raises(UrlRefused) as refused:
         fetch(f"http://media.example.test:{server.port}/to?{target}", 10_000, policy)
-    assert str(refused.value) == words
+    assert str(refused.value) == f"after a redirect, {words}"
     assert [unquote(path) for path, _host in server.hits] == [f"/to?{target}"]
     assert internal.hits == []
 
