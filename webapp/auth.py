@@ -79,10 +79,8 @@ def session_user() -> dict[str, Any] | None:
 def renew_session(user_id: int, session_version: int) -> None:
     """Keep this browser signed in after its user's version moved on (own password change)."""
     if session.get(SESSION_KEY) == user_id:
-        session.clear()
-        session[SESSION_KEY] = user_id
+        # the rest stays, the CSRF token included: the page or client carries on with it
         session[VERSION_KEY] = session_version
-        session.permanent = True
 
 
 def client_address() -> str:
