@@ -146,11 +146,11 @@ def _queue_image(fleet, user: int, device: int, url: str) -> int:
         " RETURNING id", u=user, d=device, url=url, k=f"api:{time.time_ns()}")[0][0]
 
 
-def _outcome(fleet, message: int) -> tuple[str, str | None]:
+def _outcome(fleet, message: int) -> tuple[str, str | None, str | None]:
     fleet.wait_until(lambda: fleet.sql("SELECT status FROM message_queue WHERE id = :m",
                                        m=message)[0][0] in ("sent", "failed"))
-    return tuple(fleet.sql("SELECT status, last_error FROM message_queue WHERE id = :m",
-                           m=message)[0])
+    return tuple(fleet.sql("SELECT status, last_error, failure_class FROM message_queue"
+                           " WHERE id = :m", m=message)[0])
 
 
 def test_the_worker_fails_private_media_and_sends_allowed_media(
@@ -161,11 +161,14 @@ def test_the_worker_fails_private_media_and_sends_allowed_media(
     run_worker()
     for url, words in ACCEPTANCE_URLS:
         url = url.format(port=server.port)
-        status, error = _outcome(fleet, _queue_image(fleet, user, device, url))
+        status, error, failure_class = _outcome(fleet, _queue_image(fleet, user, device, url))
         assert status == "failed" and error.endswith(f"media URL refused: {words}: {url}"), error
+        assert failure_class == "content"
     assert server.hits == [] and dials == []
+    # the message was at fault, not the device
+    assert fleet.sql("SELECT status FROM devices WHERE id = :d", d=device)[0][0] == "online"
     monkeypatch.setenv("ALLOW_PRIVATE_URLS", "true")
     url = f"http://media.example.test:{server.port}/photo.png"
-    status, error = _outcome(fleet, _queue_image(fleet, user, device, url))
+    status, error, _class = _outcome(fleet, _queue_image(fleet, user, device, url))
     assert status == "sent", error
     assert server.hits == [("/photo.png", f"media.example.test:{server.port}")]
