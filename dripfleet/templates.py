@@ -234,7 +234,7 @@ def _parse_spintax(template: str) -> _Parts:
             numbers += 1
             current = options[0]
         elif char == "|":
-            options_seen += 1
+            options_seen += 2 if len(stack[-1][1]) == 1 else 1  # a first "|" makes two
             if options_seen > _MAX_SPINTAX_OPTIONS:
                 raise TemplateProblem(f"more than {_MAX_SPINTAX_OPTIONS:,} spintax options")
             stack[-1][1].append([])
@@ -520,12 +520,12 @@ def _spec_number(text: str, i: int) -> tuple[str, int]:
     return text[start:i], i
 
 
-def _check_percent(text: str, args: Any) -> None:
+def _check_percent(text: str, args: Any, what: str = "%") -> None:
     """Refuse `text % args` when its result could pass the cap, before building it: every
     conversion is counted as the largest argument (so a miscounted key cannot slip through)."""
     total = len(text)
     if total > MAX_OUTPUT_CHARS:
-        raise _too_long("%")
+        raise _too_long(what)
     if isinstance(args, tuple):
         values: Any = args
     elif isinstance(args, Mapping):
@@ -547,7 +547,7 @@ def _check_percent(text: str, args: Any) -> None:
                 largest[False] = max((_weight(v) for v in values), default=0)
             total += largest[False] + (330 if conversion in "fFeEgG" else 0)  # %f of 1e308
         if total > MAX_OUTPUT_CHARS:
-            raise _too_long("%")
+            raise _too_long(what)
 
 
 def _weight(value: Any, limit: int = MAX_OUTPUT_CHARS, inner: bool = False) -> int:
@@ -620,7 +620,7 @@ def _safe_replace(
 
 def _safe_format(value: Any, *args: Any, **kwargs: Any) -> str:
     text = _text(value, "format")
-    _check_percent(text, kwargs or args)
+    _check_percent(text, kwargs or args, "format")
     return jinja_filters.do_format(text, *args, **kwargs)
 
 

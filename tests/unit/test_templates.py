@@ -188,3 +188,127 @@ def test_lead_context() -> None:
     assert context["plan_type"] == context["Plan Type"] == "gold"
     assert context["x"] == 1
     assert context["attributes"] == {"Plan Type": "gold", "x": 1}
+
+
+# --- bounded rendering: every operation that builds text is refused before it builds -----------
+
+BIG = lead_context(
+    "Ali", "+60123456789",
+    {"a": "x" * 40_000, "huge": "y" * 1_000_000, "accents": "é" * 11_000, "n": 3},
+)
+TOO_LONG = f"the message would be longer than {MAX_OUTPUT_CHARS:,} characters"
+
+
+@pytest.mark.parametrize(
+    "template,operation",
+    [
+        ("{{ a ~ a }}", "~"),
+        ("{{ 'x' ~ a ~ 'y' ~ a }}", "~"),
+        ("{% if a ~ a %}x{% endif %}", "~"),
+        ("{{ a + a }}", "+"),
+        ("{{ [a] + [a] }}", "+"),
+        ("{{ (a,) + (a,) }}", "+"),
+        ("{{ a * 2 }}", "repetition"),
+        ("{{ 2 * [a] }}", "repetition"),
+        ("{{ '%s%s' % (a, a) }}", "%"),
+        ("{{ '%(k)s%(k)s' % {'k': a} }}", "%"),
+        ("{{ '%(k(1))s%(k(1))s' % {'k(1)': a} }}", "%"),  # a key with parentheses counts too
+        ("{{ '%s%s'|format(a, a) }}", "format"),
+        ("{{ [a, a]|join }}", "join"),
+        ("{{ ['x', 'y', 'z']|join(a) }}", "join"),
+        ("{{ a|replace('x', 'xx') }}", "replace"),
+        ("{{ [a, a]|string }}", "string"),
+        ("{{ accents|urlencode }}", "urlencode"),  # 11,000 × "%C3%A9"
+        ("{{ [a, a] }}", "output"),
+        ("{{ {'k': a, 'l': a} }}", "output"),
+        ("{{ a }}{{ a }}", "output"),
+    ],
+)
+def test_string_building_operations_are_refused_with_the_reason(
+    template: str, operation: str
+) -> None:
+    with pytest.raises(TemplateProblem) as problem:
+        render(template, lead=BIG)
+    assert str(problem.value) == f"{TOO_LONG} ({operation})"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ huge|list|length }}",
+        "{{ huge|sort|first }}",
+        "{{ huge|unique|first }}",
+        "{{ huge|upper }}",
+        "{{ huge|title }}",
+        "{{ huge|wordcount }}",
+        "{{ huge|join(',') }}",
+        "{{ huge.upper() }}",
+        "{{ huge.split('x')|length }}",
+        "{{ attributes.values()|list|length }}",
+    ],
+)
+def test_building_from_a_value_longer_than_a_message_is_refused(template: str) -> None:
+    """Old rows may hold values longer than lead_limits allows today: nothing copies them."""
+    with pytest.raises(TemplateProblem, match=f"of a value longer than {MAX_OUTPUT_CHARS:,}"):
+        render(template, lead=BIG)
+
+
+def test_long_values_can_still_be_measured_cut_and_tested() -> None:
+    assert render("{{ huge|length }}|{{ huge[:3] }}|{{ huge|truncate(8) }}", lead=BIG) == (
+        "1000000|yyy|yyyyy..."
+    )
+    assert render("{% if huge.startswith('y') %}ok{% endif %}", lead=BIG) == "ok"
+    assert len(render("{{ a ~ '!' }}", lead=BIG)) == 40_001
+    assert render("{{ '%s-%d'|format(n, n) }} {{ '%(n)s' % {'n': n} }}", lead=BIG) == "3-3 3"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ name|center(1000000) }}",
+        "{{ name|indent(1000000) }}",
+        "{{ name|wordwrap(1) }}",
+        "{{ name|batch(1000000)|list }}",
+        "{{ name|map('upper')|list }}",
+        "{% for i in range(100000000) %}{{ name }}{% endfor %}",
+        "{% for i in 'x' * 60000 %}{% for j in 'x' * 60000 %}x{% endfor %}{% endfor %}",
+        "{{ '%(k(1))0999999d' % {'k(1)': 1} }}",  # a width hidden behind a key with parentheses
+        "{{ (9 ** 3000) * (9 ** 3000) }}",  # each factor is allowed, the product is not
+    ],
+)
+def test_other_amplifiers_do_not_exist_or_are_refused(template: str) -> None:
+    with pytest.raises(TemplateProblem):
+        render(template)
+
+
+def test_range_and_lipsum_do_not_exist() -> None:
+    # calling a missing name gives a missing value: nothing is built
+    assert render("[{{ range(100000000)|list|length }}][{{ lipsum(100000) }}]") == "[0][]"
+
+
+def test_spintax_options_are_bounded() -> None:
+    with pytest.raises(TemplateProblem, match="spintax options"):
+        render("{" + "|".join(str(n) for n in range(1_001)) + "}")
+    assert render("{" + "|".join(str(n) for n in range(1_000)) + "}").isdigit()
+
+
+def test_a_spintax_template_is_compiled_once_for_all_seeds(monkeypatch) -> None:
+    """20 groups give a million texts: compiling each text would hold one compiled template
+    per lead (and take a second per lead for a large template)."""
+    from dripfleet import templates
+
+    compiled: list[str] = []
+    real = templates._compile
+    monkeypatch.setattr(templates, "_compile", lambda source: compiled.append(source) or
+                        real(source))
+    template = "".join(f"{{a{n}|b{n}}}" for n in range(20)) + " {{ first_name }} (compile once)"
+    texts = {render(template, f"seed-{n}") for n in range(50)}
+    assert len(texts) == 50 and all(text.endswith(" Aisyah (compile once)") for text in texts)
+    assert len(compiled) == 1
+
+
+def test_spintax_keeps_the_text_around_block_tags() -> None:
+    template = "{% if city %}\n{Hi|Hello} {{ city }}\n  {% endif %}\n{a|b}\n"
+    assert {render(template, f"s{n}") for n in range(30)} == {
+        f"{greeting} Kuala Lumpur\n{letter}\n" for greeting in ("Hi", "Hello") for letter in "ab"
+    }
