@@ -4,6 +4,9 @@ Timing (DESIGN.md "Sequence timing", kernel rules in dripfleet.local_time): the 
 is recorded with the local date of the tick in the sequence's zone (last_queued_on); the next step
 is due (d_next - d) local days after that date at its own send time; after the last step the
 contact is completed. A contact gets at most one step per tick (one row per contact per batch).
+
+Pause and delete are final: a batch share-locks its sequences before it reads its contacts, so a
+pause / delete (which takes the sequence FOR UPDATE) is ordered wholly before or after it.
 """
 
 import time
@@ -21,7 +24,7 @@ from dripfleet.stores.device_choice import BUFFER_FULL, NO_USABLE_DEVICE, load_c
 from dripfleet.stores.rendering import render_or_problem
 
 queries.require(
-    "close_contacts", "due_contact_ids",
+    "close_contacts", "due_contact_ids", "lock_batch_sequences",
     "lock_due_contacts", "insert_staged_sequence_messages", "skip_staged_sequence_steps",
     "set_sequence_errors",
 )
@@ -58,22 +61,27 @@ def materialise_sequence_messages(
     started = time.perf_counter()
     tick = SequenceTick()
     with engine.connect() as conn:
-        ids = conn.execute(
+        due = conn.execute(
             queries.text("due_contact_ids"), {"now": now, "limit": max_contacts}
-        ).scalars().all()
-    for start in range(0, len(ids), batch_size):
-        _batch(engine, ids[start : start + batch_size], now, buffer_size, run_id, tick)
+        ).all()
+    for start in range(0, len(due), batch_size):
+        chunk = due[start : start + batch_size]
+        _batch(engine, [r.id for r in chunk], sorted({r.sequence_id for r in chunk}), now,
+               buffer_size, run_id, tick)
     _record_errors(engine, tick)
     tick.seconds = time.perf_counter() - started
     return tick
 
 
 def _batch(
-    engine: Engine, contact_ids: list[int], now: datetime, buffer_size: int,
-    run_id: str | None, tick: SequenceTick,
+    engine: Engine, contact_ids: list[int], sequence_ids: list[int], now: datetime,
+    buffer_size: int, run_id: str | None, tick: SequenceTick,
 ) -> None:
     with engine.begin() as conn:
         materialise.begin_batch(conn)
+        # before the contacts: a pause or delete either waits for this batch and then holds or
+        # cancels what it queued, or is waited for, and the batch then sees the new status
+        conn.execute(queries.text("lock_batch_sequences"), {"sequence_ids": sequence_ids})
         result = conn.execute(
             queries.text("lock_due_contacts"), {"contact_ids": contact_ids, "now": now}
         )

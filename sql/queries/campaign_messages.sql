@@ -19,7 +19,11 @@ WHERE id = :campaign_id AND status = 'scheduled'
 
 -- name: campaign_audience_page
 -- The next page of the audience after the cursor (lead id order, leads_user_id_key): niche
--- (null = every lead), target status, not opted out.
+-- (null = every lead), target status, not opted out. FOR KEY SHARE is the lock the foreign key of
+-- message_queue takes on each lead at insert anyway, taken at the read instead: deleting or opting
+-- out a lead (leads_lock, FOR UPDATE) then waits for this page and cancels what it queued, and a
+-- lead deleted first is waited for and left out (never a foreign-key error at insert). It does
+-- not conflict with ordinary lead updates (CSV merges).
 SELECT l.id AS lead_id, l.phone, l.name, l.attributes, l.preferred_device_id
 FROM leads l
 WHERE l.user_id = :user_id AND l.id > :cursor AND l.opted_out_at IS NULL
@@ -27,6 +31,7 @@ WHERE l.user_id = :user_id AND l.id > :cursor AND l.opted_out_at IS NULL
   AND (CAST(:target_status AS text) = 'all' OR l.target_status = :target_status)
 ORDER BY l.id
 LIMIT :limit
+FOR KEY SHARE OF l
 
 -- name: insert_staged_campaign_messages
 WITH ins AS (

@@ -23,18 +23,31 @@ WHERE sc.id = closing.id
 RETURNING sc.status
 
 -- name: due_contact_ids
--- Due contacts of active sequences, oldest due first (walks sequence_contacts_due_idx).
-SELECT sc.id
+-- Due contacts of active sequences, oldest due first (walks sequence_contacts_due_idx), with their
+-- sequence: a batch share-locks its sequences before it reads its contacts.
+SELECT sc.id, sc.sequence_id
 FROM sequence_contacts sc
 JOIN sequences s ON s.id = sc.sequence_id AND s.status = 'active'
 WHERE sc.status = 'active' AND sc.next_due_at <= :now
 ORDER BY sc.next_due_at, sc.id
 LIMIT :limit
 
+-- name: lock_batch_sequences
+-- First statement of a batch: share-lock the batch's sequences that are still active, in id order.
+-- Pause, delete and every other change of a sequence take its row FOR UPDATE first, so they wait
+-- for a batch in flight (and then hold or cancel what it queued, in their own transaction), and a
+-- batch behind a pause waits for it and then sees the sequence paused (lock_due_contacts re-reads
+-- the status, which cannot change while the lock is held). A few parent rows per batch: the
+-- contacts and leads are not locked for this.
+SELECT id FROM sequences
+WHERE id = ANY(CAST(:sequence_ids AS bigint[])) AND status = 'active'
+ORDER BY id
+FOR SHARE
+
 -- name: lock_due_contacts
 -- One batch: lock the contacts (SKIP LOCKED: a racing tick takes others), re-check that they are
 -- still due, and read the step to queue (the first day after current_day), the step after it,
--- the lead and the sequence.
+-- the lead and the sequence (share-locked by lock_batch_sequences: its status holds till commit).
 SELECT sc.id AS contact_id, sc.user_id, sc.sequence_id, sc.lead_id, sc.current_day,
        s.timezone, s.pinned_device_id AS source_device_id,
        st.id AS step_id, st.day, st.message_type, st.body, st.media_url, st.media_id,

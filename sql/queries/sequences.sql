@@ -21,7 +21,8 @@ FROM sequences s
 WHERE s.user_id = :user_id AND s.id = :sequence_id
 
 -- name: sequences_lock
--- Lock the user's sequence row for a change of status or steps.
+-- Lock the user's sequence row for a change of status or steps. A tick batch share-locks the
+-- sequences it serves (lock_batch_sequences), so this waits for a batch in flight.
 SELECT id, status FROM sequences WHERE user_id = :user_id AND id = :sequence_id FOR UPDATE
 
 -- name: sequences_insert
@@ -117,6 +118,13 @@ WHERE c.user_id = :user_id AND c.sequence_id = :sequence_id
   AND c.id > coalesce(CAST(:after AS bigint), 0)
 ORDER BY c.id
 LIMIT :limit
+
+-- name: sequence_contacts_lock
+-- Before a contact is removed: a sequence batch holds the contacts it reads until it commits, so
+-- the removal waits for it and then cancels the step it queued.
+SELECT id FROM sequence_contacts
+WHERE user_id = :user_id AND sequence_id = :sequence_id AND id = :contact_id
+FOR UPDATE
 
 -- name: sequence_contacts_delete
 DELETE FROM sequence_contacts

@@ -87,15 +87,19 @@ def update_lead(conn: Connection, user_id: int, lead_id: int, changes: dict[str,
         raise not_found("lead", lead_id)
     merged = {**_out(current), **changes}
     values = _check(conn, user_id, merged, region, lead_id)
+    opting_out = values["opted_out"] and current["opted_out_at"] is None
+    if opting_out:  # waits for a tick batch queueing for the lead: its rows are cancelled below
+        leads.lock_lead(conn, user_id, lead_id)
     leads.update_lead(conn, user_id, lead_id, values)
-    if values["opted_out"] and current["opted_out_at"] is None:
+    if opting_out:
         leads.cancel_open_messages(conn, user_id, lead_id)
     return get_lead(conn, user_id, lead_id)
 
 
 def delete_lead(conn: Connection, user_id: int, lead_id: int) -> None:
     """Delete a lead; its waiting messages are cancelled first."""
-    if leads.get_lead(conn, user_id, lead_id) is None:
+    # locked first, so a tick batch queueing for the lead is waited for and its rows cancelled
+    if not leads.lock_lead(conn, user_id, lead_id):
         raise not_found("lead", lead_id)
     leads.cancel_open_messages(conn, user_id, lead_id)
     leads.delete_lead(conn, user_id, lead_id)

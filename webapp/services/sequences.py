@@ -150,9 +150,11 @@ def list_contacts(conn: Connection, user_id: int, sequence_id: int, limit: int =
 def remove_contact(conn: Connection, user_id: int, sequence_id: int, contact_id: int) -> None:
     """Remove a contact from the sequence; its waiting messages are cancelled."""
     get_sequence_row(conn, user_id, sequence_id)
-    sequences.cancel_messages(conn, user_id, sequence_id, contact_id)
-    if not sequences.delete_contact(conn, user_id, sequence_id, contact_id):
+    # locked first: a tick batch holding the contact is waited for, and its step cancelled
+    if not sequences.lock_contact(conn, user_id, sequence_id, contact_id):
         raise not_found("contact", contact_id)
+    sequences.cancel_messages(conn, user_id, sequence_id, contact_id)
+    sequences.delete_contact(conn, user_id, sequence_id, contact_id)
 
 
 def list_logs(conn: Connection, user_id: int, sequence_id: int, limit: int = 50,
