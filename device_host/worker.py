@@ -48,6 +48,7 @@ from device_host.transports.base import (
 from device_host.transports.media_fetch import DOWNLOAD_TIMEOUT_SECONDS, load_media
 from dripfleet.database import get_engine
 from dripfleet.database_outage import Backoff, is_outage
+from dripfleet.public_urls import UrlPolicy
 from dripfleet.settings import Settings
 from dripfleet.stores import hosts, sending
 from dripfleet.stores.sending import Outcome
@@ -140,6 +141,7 @@ class Worker:
         self._last_lease = 0.0
         self._keywords = tuple(k.upper() for k in settings.opt_out_keywords)
         self.listener = Listener(database_url, self._on_notify)
+        self.media_policy = UrlPolicy(allow_private=settings.allow_private_urls)
         # outcomes and events whose database write failed: kept, in order, until it succeeds
         self._unrecorded: list[tuple[Outcome, str | None]] = []
         self._event_backlog: deque = deque()
@@ -627,7 +629,8 @@ class Worker:
     def _media(self, row: dict[str, Any]) -> tuple[bytes, str, str | None]:
         """The message's media bytes: uploaded (media_id), or downloaded with a timeout and the
         size limit, and checked to be what the message says it is (an image is an image)."""
-        media = load_media(self.engine, row, self.settings.max_media_bytes, MEDIA_TIMEOUT_SECONDS)
+        media = load_media(self.engine, row, self.settings.max_media_bytes, MEDIA_TIMEOUT_SECONDS,
+                           self.media_policy)
         return media.data, media.filename, media.mimetype
 
     def _record_outcomes(self) -> None:

@@ -35,6 +35,7 @@ from device_host.transports.base import (
     sending_message_id,
 )
 from dripfleet.database import get_engine
+from dripfleet.database_outage import Backoff, is_outage
 from dripfleet.settings import Settings
 from dripfleet.stores import simulated as sim_store
 
@@ -42,8 +43,8 @@ log = logging.getLogger(__name__)
 
 # scripts are re-read at most this often (one small query per process)
 SCRIPT_REFRESH_SECONDS = 2.0
-# a sender gives up waiting for its delivery to be recorded after this long
-FLUSH_WAIT_SECONDS = 30.0
+# retries of a delivery record while the database is away back off up to this
+FLUSH_RETRY_MAX_SECONDS = 2.0
 
 
 class SimulatedNetwork:
@@ -71,9 +72,14 @@ class SimulatedNetwork:
             if now - self._scripts_at < SCRIPT_REFRESH_SECONDS:
                 return
             self._scripts_at = now
-        with self.engine.begin() as conn:
-            phones = sim_store.phone_scripts(conn)
-            devices = sim_store.device_scripts(conn)
+        try:
+            with self.engine.begin() as conn:
+                phones = sim_store.phone_scripts(conn)
+                devices = sim_store.device_scripts(conn)
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            return  # the phones do not change while our database is away: keep the scripts
         with self._lock:
             self._phones, self._devices = phones, devices
 
@@ -96,7 +102,10 @@ class SimulatedNetwork:
     # -- deliveries (group commit) ---------------------------------------------------------------
 
     def deliver(self, record: dict[str, Any]) -> None:
-        """Record a delivery durably; returns once it is committed."""
+        """Record a delivery durably; returns once it is committed.
+
+        A real network delivers whether or not our database is up: while it is away the record
+        waits (and the send with it, like a slow network) and is written once it is back."""
         done = threading.Event()
         errors: list[BaseException] = []
         with self._wake:
@@ -104,27 +113,39 @@ class SimulatedNetwork:
                 raise TransientError("simulated network is shutting down")
             self._pending.append((record, done, errors))
             self._wake.notify()
-        if not done.wait(FLUSH_WAIT_SECONDS):
-            raise TransientError("simulated network did not confirm the delivery in time")
+        done.wait()
         if errors:
             raise TransientError(f"simulated network could not record the delivery: {errors[0]}")
 
     def _flush_loop(self) -> None:
+        retry: list[tuple[dict[str, Any], threading.Event, list[BaseException]]] = []
+        backoff = Backoff(first=0.1, most=FLUSH_RETRY_MAX_SECONDS)
         while True:
             with self._wake:
-                while not self._pending and not self._closed:
+                while not self._pending and not retry and not self._closed:
                     self._wake.wait()
-                batch, self._pending = self._pending, []
-                if not batch and self._closed:
+                batch, self._pending = retry + self._pending, []
+                closed = self._closed
+                if not batch and closed:
                     return
+            retry = []
             try:
                 with self.engine.begin() as conn:
                     sim_store.record_deliveries(conn, [item[0] for item in batch])
             except Exception as error:  # noqa: BLE001 - reported to every waiting sender
+                if is_outage(error) and not closed:
+                    retry = batch
+                    if backoff.failures == 0:
+                        log.warning("simulated network: database away; %d deliveries wait",
+                                    len(batch))
+                    with self._wake:
+                        self._wake.wait(backoff.next_delay())
+                    continue
                 log.warning("simulated network: recording %d deliveries failed: %s",
                             len(batch), error)
                 for _record, _done, errors in batch:
                     errors.append(error)
+            backoff.reset()
             for _record, done, _errors in batch:
                 done.set()
 

@@ -153,9 +153,8 @@ def _outcome(fleet, message: int) -> tuple[str, str | None, str | None]:
                            " WHERE id = :m", m=message)[0])
 
 
-def test_the_worker_fails_private_media_and_sends_allowed_media(
-        fleet, run_worker, server: LocalServer, dials: list,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_worker_fails_private_media(
+        fleet, run_worker, server: LocalServer, dials: list) -> None:
     user = fleet.user()
     device = fleet.device(user)
     run_worker()
@@ -167,7 +166,13 @@ def test_the_worker_fails_private_media_and_sends_allowed_media(
     assert server.hits == [] and dials == []
     # the message was at fault, not the device
     assert fleet.sql("SELECT status FROM devices WHERE id = :d", d=device)[0][0] == "online"
-    monkeypatch.setenv("ALLOW_PRIVATE_URLS", "true")
+
+
+def test_the_worker_sends_private_media_when_allowed(
+        fleet, run_worker, server: LocalServer, dials: list) -> None:
+    user = fleet.user()
+    device = fleet.device(user)
+    run_worker(allow_private_urls=True)
     url = f"http://media.example.test:{server.port}/photo.png"
     status, error, _class = _outcome(fleet, _queue_image(fleet, user, device, url))
     assert status == "sent", error
