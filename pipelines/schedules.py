@@ -12,6 +12,7 @@ from dagster import (
     in_process_executor,
     schedule,
 )
+from dagster._core.storage.tags import MAX_RUNTIME_SECONDS_TAG
 
 TICK_JOB_NAME = "dripfleet_tick"
 IN_FLIGHT = [
@@ -22,6 +23,13 @@ IN_FLIGHT = [
     DagsterRunStatus.CANCELING,
 ]
 
+# A run whose worker died without a word (Dagster's storage is this PostgreSQL: a restart mid-run
+# leaves the run STARTED for good) would make every later tick skip, and hold the queue's
+# dripfleet/tick slot. The daemon's run monitoring (dagster.yaml) fails a run past this age; a tick
+# takes seconds (bench P2: 100,000 steps in about 20 s), and one cut short loses nothing: every
+# batch is its own transaction and the next tick redoes the rest.
+TICK_MAX_RUNTIME_SECONDS = 600
+
 # in_process_executor: a run takes well under a second instead of ~3 s of subprocess start per
 # step with the default multiprocess executor (notes/dagster.md).
 tick_job = define_asset_job(
@@ -29,6 +37,7 @@ tick_job = define_asset_job(
     selection=AssetSelection.all(),
     executor_def=in_process_executor,
     description="Enrol, queue due sequence steps and campaign pages, roll up stats, maintain.",
+    tags={MAX_RUNTIME_SECONDS_TAG: str(TICK_MAX_RUNTIME_SECONDS)},
 )
 
 
