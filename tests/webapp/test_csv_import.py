@@ -247,3 +247,46 @@ def test_a_file_with_only_phones_imports_and_reimports(alice, engine):
     assert leads["+60123456731"]["target_status"] == "prospect"
     again = upload(alice, data=data + b"+60123456732\n").get_json()
     assert (again["inserted"], again["updated"], again["unchanged"]) == (1, 0, 2)
+
+
+def test_a_1mb_cell_rejects_its_row_only_with_the_column_named(alice, engine):
+    """The measured template attack began with a 1 MB attribute imported from a CSV."""
+    big = "x" * 1_000_000
+    data = ("name,phone,niche,city\n"
+            f"Fine,+60123456740,yoga,Penang\n"
+            f"Attr,+60123456741,yoga,{big}\n"
+            f"{big},+60123456742,yoga,Ipoh\n"
+            f"Niche,+60123456743,{big},Ipoh\n"
+            f"Edge,+60123456744,yoga,{'y' * 2000}\n").encode()
+    response = upload(alice, data=data)
+    # the test client spools a body this large to a temporary file that it leaves open
+    response.request.environ["wsgi.input"].close()
+    report = response.get_json()
+    assert response.status_code == 200, report
+    assert (report["rows"], report["inserted"], report["rejected_count"]) == (5, 2, 3)
+    assert report["rejected"] == [
+        {"line": 3, "phone": "+60123456741",
+         "reason": "column 'city' is longer than 2,000 characters"},
+        {"line": 4, "phone": "+60123456742", "reason": "name is longer than 200 characters"},
+        {"line": 5, "phone": "+60123456743",
+         "reason": "a niche tag is longer than 100 characters"},
+    ]
+    leads = leads_of(engine, alice.id)
+    assert set(leads) == {"+60123456740", "+60123456744"}
+    assert leads["+60123456740"]["attributes"] == {"city": "Penang"}
+    assert leads["+60123456744"]["attributes"] == {"city": "y" * 2000}  # the cap itself is fine
+
+
+def test_too_many_or_too_long_attribute_columns_refuse_the_file(alice, engine):
+    many = ",".join(f"c{n}" for n in range(101))
+    error = assert_error(upload(alice, data=f"phone,name,{many}\n+60123456745,A\n".encode()),
+                         400, "file")
+    assert "101 columns" in error["message"] and "at most 100" in error["message"]
+    long_header = "h" * 101
+    error = assert_error(upload(alice, data=f"phone,{long_header}\n+60123456745,x\n".encode()),
+                         400, "file")
+    assert "longer than 100 characters" in error["message"]
+    assert scalar(engine, "SELECT count(*) FROM leads WHERE user_id = :u", u=alice.id) == 0
+    hundred = ",".join(f"c{n}" for n in range(100))
+    assert upload(alice, data=f"phone,{hundred}\n+60123456745\n".encode()).get_json()[
+        "inserted"] == 1

@@ -131,3 +131,25 @@ def test_lists_are_scoped_by_user(alice, bob):
     make_lead(bob)
     assert alice.get("/api/leads").get_json()["items"] == []
     assert alice.get("/api/leads/export").get_data(as_text=True).count("\n") == 1
+
+
+@pytest.mark.parametrize("attributes,field", [
+    ({"a": "x" * 1_000_000}, "attributes"),  # the measured template attack's attribute
+    ({"a": "x" * 2_001}, "attributes"),
+    ({"k" * 101: "x"}, "attributes"),
+    ({f"k{n}": "x" for n in range(101)}, "attributes"),
+])
+def test_attribute_caps_are_422_naming_the_field_on_create_and_update(alice, attributes, field):
+    error = assert_error(alice.post("/api/leads", json={"phone": "+60123456789",
+                                                        "attributes": attributes}), 422)
+    assert any(name.startswith(field) for name in error["fields"]), error
+    lead = make_lead(alice, attributes={"a": "x" * 2_000})
+    error = assert_error(alice.patch(f"/api/leads/{lead['id']}", json={"attributes": attributes}),
+                         422)
+    assert any(name.startswith(field) for name in error["fields"]), error
+    assert alice.get(f"/api/leads/{lead['id']}").get_json()["attributes"] == {"a": "x" * 2_000}
+
+
+def test_a_name_of_1mb_is_422(alice):
+    assert_error(alice.post("/api/leads", json={"phone": "+60123456789", "name": "x" * 1_000_000}),
+                 422, "name")
