@@ -12,7 +12,8 @@ UNIQUE_VIOLATION = "23505"
 
 queries.require(
     "leads_owned_ids", "leads_ensure_phones", "leads_ids_by_phone", "leads_list", "leads_get",
-    "leads_insert", "leads_update", "leads_phone_taken", "lead_contacts_lock", "leads_lock",
+    "leads_insert", "leads_update", "leads_phone_taken", "lead_sequences_lock",
+    "lead_contacts_lock", "leads_lock",
     "leads_delete",
     "leads_cancel_open_messages", "leads_export", "leads_import_lock", "leads_import_stage",
     "leads_import_copy", "leads_import_merge", "leads_import_sort_memory", "leads_import_upsert",
@@ -86,11 +87,13 @@ def update_lead(conn: Connection, user_id: int, lead_id: int, values: dict[str, 
 
 
 def lock_lead(conn: Connection, user_id: int, lead_id: int) -> bool:
-    """Before a delete or an opt-out: lock the lead's contacts, then the lead; False if missing.
+    """Before a delete or an opt-out: lock the lead's sequences, contacts, then the lead; False
+    if missing.
 
     Waits for a tick batch in flight that queues for the lead, so what it queued is visible to
     cancel_open_messages afterwards; a later batch waits for this transaction instead."""
     params = {"user_id": user_id, "lead_id": lead_id}
+    conn.execute(queries.text("lead_sequences_lock"), params)
     conn.execute(queries.text("lead_contacts_lock"), params)
     return conn.execute(queries.text("leads_lock"), params).first() is not None
 

@@ -12,7 +12,7 @@ queries.require(
     "sequences_set_status", "sequences_delete", "sequence_steps_list", "sequence_steps_upsert",
     "sequence_steps_delete_other_days", "sequence_first_step", "sequence_messages_hold",
     "sequence_messages_release", "sequence_messages_cancel", "sequence_contacts_insert",
-    "sequence_contacts_list", "sequence_contacts_lock", "sequence_contacts_delete",
+    "sequence_contacts_list", "sequence_contacts_delete",
     "sequence_logs_list", "sequences_owned",
 )
 
@@ -147,14 +147,6 @@ def list_contacts(conn: Connection, user_id: int, sequence_id: int, limit: int =
         "status": status,
     }).mappings()
     return [dict(row) for row in rows]
-
-
-def lock_contact(conn: Connection, user_id: int, sequence_id: int, contact_id: int) -> bool:
-    """Lock a contact (waiting for a tick batch that holds it); False if not found."""
-    row = conn.execute(queries.text("sequence_contacts_lock"), {
-        "user_id": user_id, "sequence_id": sequence_id, "contact_id": contact_id,
-    }).first()
-    return row is not None
 
 
 def delete_contact(conn: Connection, user_id: int, sequence_id: int, contact_id: int) -> bool:

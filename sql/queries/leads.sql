@@ -57,12 +57,23 @@ RETURNING id
 SELECT EXISTS (SELECT 1 FROM leads WHERE user_id = :user_id AND phone = :phone
                AND id <> coalesce(CAST(:lead_id AS bigint), 0))
 
+-- name: lead_sequences_lock
+-- Before a lead is deleted or opted out, in this order: the sequences it is enrolled in (FOR KEY
+-- SHARE: a tick batch's share lock does not conflict, a sequence's delete or pause does, so those
+-- are serialised with this instead of deadlocking on the messages and contacts both touch), its
+-- contacts (lead_contacts_lock), then the lead (leads_lock).
+SELECT id FROM sequences
+WHERE user_id = :user_id
+  AND id IN (SELECT sequence_id FROM sequence_contacts WHERE user_id = :user_id
+             AND lead_id = :lead_id)
+ORDER BY id
+FOR KEY SHARE
+
 -- name: lead_contacts_lock
--- Before a lead is deleted or opted out: its sequence contacts, FOR UPDATE, in id order (then the
--- lead, leads_lock). A sequence batch holds the contacts it reads and locks the lead only when it
--- inserts (foreign key); a campaign page key-share-locks the leads it reads. Taking them in that
--- order makes the delete wait for a batch in flight that queues for the lead (then cancel what it
--- queued) without a deadlock, and makes a later batch wait for the delete and leave the lead out.
+-- A sequence batch holds the contacts it reads and locks the lead only when it inserts (foreign
+-- key); a campaign page key-share-locks the leads it reads. Taking contacts, then the lead, FOR
+-- UPDATE makes a delete or opt-out wait for a batch in flight that queues for the lead (and then
+-- cancel what it queued) without a deadlock, and makes a later batch wait and leave the lead out.
 SELECT id FROM sequence_contacts
 WHERE user_id = :user_id AND lead_id = :lead_id
 ORDER BY id

@@ -119,13 +119,6 @@ WHERE c.user_id = :user_id AND c.sequence_id = :sequence_id
 ORDER BY c.id
 LIMIT :limit
 
--- name: sequence_contacts_lock
--- Before a contact is removed: a sequence batch holds the contacts it reads until it commits, so
--- the removal waits for it and then cancels the step it queued.
-SELECT id FROM sequence_contacts
-WHERE user_id = :user_id AND sequence_id = :sequence_id AND id = :contact_id
-FOR UPDATE
-
 -- name: sequence_contacts_delete
 DELETE FROM sequence_contacts
 WHERE user_id = :user_id AND sequence_id = :sequence_id AND id = :contact_id

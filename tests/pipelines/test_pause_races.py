@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 
 from dripfleet.settings import load_settings
-from dripfleet.stores import campaign_messages, sequence_messages
+from dripfleet.stores import campaign_messages, materialise, sequence_messages
 from dripfleet.stores.campaign_messages import materialise_campaign_messages
 from dripfleet.stores.sequence_messages import materialise_sequence_messages
 from webapp.services import campaigns as campaign_service
@@ -83,7 +83,7 @@ def race(
 
 
 def _wait_until_blocked_or_done(engine: Engine, pid: int, done: threading.Event) -> None:
-    """Return once the action's transaction has ended or waits for a lock someone holds."""
+    """Return once the other transaction has ended or waits for a lock someone holds."""
     with engine.connect() as conn:
         while not done.is_set():
             blocked = conn.execute(
@@ -190,6 +190,41 @@ def test_pausing_a_sequence_while_its_batch_is_in_flight_holds_what_the_batch_qu
     assert count(world, "sequence_id = :s AND status = 'held'", s=sequence) == LEADS
     assert deliveries_after_worker(world, database_url, user, device, monkeypatch).isdisjoint(
         _phones(world, user, "name <> 'Control'"))
+
+
+def test_a_batch_starting_while_a_pause_is_uncommitted_waits_for_it_and_queues_nothing(
+    world, engine, monkeypatch
+):
+    user, _, sequence = sequence_world(world)
+    batch_pid: list[int] = []
+    batch_done = threading.Event()
+    real_begin = materialise.begin_batch
+
+    def begin(conn: Connection) -> None:
+        batch_pid.append(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        real_begin(conn)
+
+    def batch() -> None:
+        try:
+            materialise_sequence_messages(engine, NOW, 1000)
+        finally:
+            batch_done.set()
+
+    monkeypatch.setattr(materialise, "begin_batch", begin)
+    with engine.connect() as conn, ThreadPoolExecutor(1) as pool:
+        with conn.begin():
+            sequence_service.pause_sequence(conn, user, sequence)
+            future = pool.submit(batch)
+            while not batch_pid and not batch_done.is_set():
+                batch_done.wait(0.01)
+            # the batch now waits for the pause (or, without the sequence lock, has read the
+            # sequence as still active and waits at its insert): then the pause commits
+            _wait_until_blocked_or_done(engine, batch_pid[0], batch_done)
+        future.result(timeout=WAIT_S)
+
+    assert count(world, "sequence_id = :s", s=sequence) == 0
+    assert world.value("SELECT count(*) FROM sequence_contacts WHERE sequence_id = :s"
+                       " AND current_day = 0 AND status = 'active'", s=sequence) == LEADS
 
 
 def test_deleting_a_sequence_while_its_batch_is_in_flight_cancels_what_the_batch_queued(

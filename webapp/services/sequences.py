@@ -149,12 +149,13 @@ def list_contacts(conn: Connection, user_id: int, sequence_id: int, limit: int =
 
 def remove_contact(conn: Connection, user_id: int, sequence_id: int, contact_id: int) -> None:
     """Remove a contact from the sequence; its waiting messages are cancelled."""
-    get_sequence_row(conn, user_id, sequence_id)
-    # locked first: a tick batch holding the contact is waited for, and its step cancelled
-    if not sequences.lock_contact(conn, user_id, sequence_id, contact_id):
-        raise not_found("contact", contact_id)
+    # the sequence locked first, like a delete: a tick batch in flight is waited for (its step
+    # for the contact is then cancelled below), and no batch starts meanwhile
+    if sequences.lock_sequence(conn, user_id, sequence_id) is None:
+        raise not_found("sequence", sequence_id)
     sequences.cancel_messages(conn, user_id, sequence_id, contact_id)
-    sequences.delete_contact(conn, user_id, sequence_id, contact_id)
+    if not sequences.delete_contact(conn, user_id, sequence_id, contact_id):
+        raise not_found("contact", contact_id)
 
 
 def list_logs(conn: Connection, user_id: int, sequence_id: int, limit: int = 50,
