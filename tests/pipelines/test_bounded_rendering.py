@@ -87,3 +87,11 @@ def test_a_tick_skips_only_the_attacked_message_with_the_reason(world, tick, sou
     else:
         error = world.value("SELECT last_error FROM campaigns WHERE id = :c", c=source_id)
         assert error == f"lead {attacked} skipped: {reason}"
+
+
+def test_a_plain_text_longer_than_a_message_is_not_passed_through():
+    """render_or_problem skips rendering text without braces; a stored text over the cap (from
+    before templates were checked) still gets the reason instead of being queued."""
+    assert render_or_problem("x" * 65_536, "n", "+60123456789", {}, "s") == ("x" * 65_536, None)
+    body, problem = render_or_problem("x" * 65_537, "n", "+60123456789", {}, "s")
+    assert body is None and "longer than 65,536 characters" in problem
