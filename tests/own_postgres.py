@@ -4,6 +4,7 @@ Fault tests never touch the machine's shared server: they start this one (pgserv
 a data folder in a temporary directory, a unix socket) and break it as production would.
 """
 
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -52,8 +53,6 @@ class OwnPostgres:
     def close(self) -> None:
         """Stop the server and delete its folder."""
         database.dispose_engines()
-        try:
+        with contextlib.suppress(Exception):  # already stopped
             self.stop("immediate")
-        except Exception:  # noqa: BLE001 - already stopped
-            pass
         shutil.rmtree(self.folder, ignore_errors=True)

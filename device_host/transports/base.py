@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from dripfleet.stores.sending import FAILURE_CLASSES
+
 # ---- device description handed to the factory ----------------------------------------------
 
 
@@ -104,11 +106,10 @@ EventCallback = Callable[[Event], None]
 # ---- errors ------------------------------------------------------------------------------------
 
 
-# Why a send failed, stored on the message (message_queue.failure_class). Only 'device'
-# failures count towards DEVICE_FAILURE_PAUSE_AFTER and move a device's messages elsewhere;
-# 'content' failures pause the campaign or sequence the message came from; 'recipient' failures
-# are a per-device rate (a ban-risk signal) and never disable a device.
-FAILURE_CLASSES = ("device", "recipient", "content")
+# Why a send failed (FAILURE_CLASSES, stored on the message): only 'device' failures count
+# towards DEVICE_FAILURE_PAUSE_AFTER and move a device's messages elsewhere; 'content' failures
+# pause the campaign or sequence the message came from; 'recipient' failures are a per-device
+# rate (a ban-risk signal) and never disable a device.
 
 
 class TransportError(Exception):

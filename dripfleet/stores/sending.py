@@ -19,6 +19,7 @@ queries.require(
 )
 
 OUTCOME_KINDS = ("sent", "transient", "permanent", "requeue")
+# whose fault a failed send is (message_queue.failure_class; DESIGN.md "Failure classes")
 FAILURE_CLASSES = ("device", "recipient", "content")
 
 

@@ -77,8 +77,8 @@ WHERE user_id = :user_id AND opted_out_at IS NULL
   AND (:target_status = 'all' OR target_status = :target_status)
 
 -- name: campaign_message_counts
--- The campaign's messages by device and status.
-SELECT device_id, status, count(*) AS n
+-- The campaign's messages by device, status and (for failures) failure class.
+SELECT device_id, status, failure_class, count(*) AS n
 FROM message_queue
 WHERE user_id = :user_id AND campaign_id = :campaign_id
-GROUP BY device_id, status
+GROUP BY device_id, status, failure_class

@@ -126,10 +126,12 @@ RETURNING id
 
 -- name: sequence_logs_list
 SELECT g.id, g.contact_id, c.lead_id, l.phone, g.step_id, g.day, g.status, g.message_id,
-       g.error, g.queued_at, g.sent_at
+       g.error, CASE WHEN g.status = 'failed' THEN m.failure_class END AS failure_class,
+       g.queued_at, g.sent_at
 FROM sequence_logs g
 JOIN sequence_contacts c ON c.id = g.contact_id
 JOIN leads l ON l.id = c.lead_id
+LEFT JOIN message_queue m ON m.id = g.message_id AND m.user_id = g.user_id
 WHERE g.user_id = :user_id AND g.sequence_id = :sequence_id
   AND g.id < coalesce(CAST(:before_id AS bigint), 9223372036854775807)
 ORDER BY g.id DESC

@@ -115,6 +115,19 @@ def test_progress(alice, engine):
     assert progress["audience_size"] == 3
     assert (progress["queued"], progress["sent"], progress["pending"]) == (1, 1, 1)
     assert len(progress["devices"]) == 2
+    assert progress["failed_by_class"] == {"device": 0, "recipient": 0, "content": 0}
+
+
+def test_progress_counts_failures_by_class(alice, engine):
+    campaign = make_campaign(alice)
+    for key, failure_class in (("a", "recipient"), ("b", "recipient"), ("c", "content")):
+        message = _message(engine, alice.id, campaign["id"], f"camp:fc{key}", "failed")
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE message_queue SET failure_class = :f WHERE id = :m"),
+                         {"f": failure_class, "m": message})
+    progress = alice.get(f"/api/campaigns/{campaign['id']}/progress").get_json()
+    assert progress["failed"] == 3
+    assert progress["failed_by_class"] == {"device": 0, "recipient": 2, "content": 1}
 
 
 CAMPAIGN_CALLS = [

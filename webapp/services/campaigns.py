@@ -7,6 +7,7 @@ from sqlalchemy import Connection
 
 from dripfleet.local_time import local_to_utc
 from dripfleet.stores import campaigns
+from dripfleet.stores.sending import FAILURE_CLASSES
 from webapp.services.content import (
     audience_problems,
     content_problems,
@@ -132,6 +133,10 @@ def cancel_campaign(conn: Connection, user_id: int, campaign_id: int) -> dict[st
     row = _locked(conn, user_id, campaign_id)
     if row["status"] in ("completed", "cancelled"):
         raise Conflict(f"the campaign is already {row['status']}", {"status": row["status"]})
+    if row["status"] == "draft":
+        # nothing of a draft was ever sent or queued (and it may have no time, which every
+        # other status needs): there is nothing to stop, so it is deleted instead
+        raise Conflict("a draft is not running: delete it instead", {"status": "draft"})
     campaigns.set_status(conn, user_id, campaign_id, "cancelled")
     campaigns.cancel_messages(conn, user_id, campaign_id)
     return get_campaign(conn, user_id, campaign_id)
@@ -148,15 +153,19 @@ def campaign_progress(conn: Connection, user_id: int, campaign_id: int) -> dict[
         audience = campaigns.audience_count(conn, user_id, campaign["niche"],
                                             campaign["target_status"])
     totals = dict.fromkeys(STATUSES, 0)
+    failed_by_class = dict.fromkeys(FAILURE_CLASSES, 0)
     per_device: dict[int | None, dict[str, int]] = {}
     for row in campaigns.message_counts(conn, user_id, campaign_id):
         totals[row["status"]] += row["n"]
+        if row["status"] == "failed" and row["failure_class"] in failed_by_class:
+            failed_by_class[row["failure_class"]] += row["n"]
         device = per_device.setdefault(row["device_id"], dict.fromkeys(STATUSES, 0))
         device[row["status"]] += row["n"]
     materialised = sum(totals.values())
     return {
         "campaign_id": campaign_id, "status": campaign["status"], "audience_size": audience,
         **totals, "pending": max(audience - materialised, 0),
+        "failed_by_class": failed_by_class,
         "devices": [{"device_id": device_id, **counts}
                     for device_id, counts in sorted(per_device.items(),
                                                     key=lambda item: item[0] or 0)],
