@@ -552,7 +552,7 @@ class Worker:
         for row in rows:
             claimed.add(row["device_id"])
             if row["status"] != "sending":
-                continue  # cancelled (opted-out lead): the device looks again at once
+                continue  # stopped (cancelled or held): the device looks again at once
             state = self.devices[row["device_id"]]
             state.in_flight = row["id"]
             self.sending_device[row["id"]] = state

@@ -1,14 +1,30 @@
 -- name: claim_messages
 -- Claim the next message of every ready device a worker owns, in one statement. The lateral
 -- subquery matches message_queue_next_idx (device_id, id) WHERE status = 'queued' exactly, so a
--- claim never walks rows already sent. A message to an opted-out lead is cancelled, not sent.
+-- claim never walks rows already sent. A message that must not leave any more is stopped here
+-- instead of sent, whichever way it came back to the queue (a retry, a rescue, a requeue after
+-- the source was paused or the lead deleted while it was being sent): to an opted-out or deleted
+-- lead, or of a cancelled / deleted source → cancelled; of a paused source → held (resume
+-- queues it again).
 WITH picked AS (
-    SELECT m.id, m.opted
+    SELECT m.id, m.stop
     FROM devices d
     CROSS JOIN LATERAL (
-        SELECT q.id, (l.opted_out_at IS NOT NULL) AS opted
+        SELECT q.id,
+               CASE WHEN l.opted_out_at IS NOT NULL THEN 'lead opted out'
+                    -- materialised messages always have a lead: none means it was deleted
+                    WHEN q.lead_id IS NULL AND q.source <> 'api' THEN 'lead deleted'
+                    WHEN q.source = 'campaign' AND q.campaign_id IS NULL
+                        THEN 'campaign deleted'
+                    WHEN c.status = 'cancelled' THEN 'campaign cancelled'
+                    WHEN q.source = 'sequence' AND q.sequence_id IS NULL
+                        THEN 'sequence deleted'
+                    WHEN c.status = 'paused' OR s.status = 'paused' THEN 'paused'
+               END AS stop
         FROM message_queue q
         LEFT JOIN leads l ON l.id = q.lead_id
+        LEFT JOIN campaigns c ON c.id = q.campaign_id
+        LEFT JOIN sequences s ON s.id = q.sequence_id
         WHERE q.device_id = d.id AND q.status = 'queued' AND q.not_before <= now()
         ORDER BY q.id
         LIMIT 1
@@ -23,25 +39,28 @@ WITH picked AS (
           WHERE s.device_id = d.id AND s.status = 'sending' AND s.lease_until > now())
 ), claimed AS (
     UPDATE message_queue q SET
-        status = CASE WHEN picked.opted THEN 'cancelled' ELSE 'sending' END,
-        attempts = CASE WHEN picked.opted THEN q.attempts ELSE q.attempts + 1 END,
-        lease_owner = CASE WHEN picked.opted THEN NULL ELSE :owner END,
-        lease_until = CASE WHEN picked.opted THEN NULL
-                           ELSE now() + make_interval(secs => :lease_s) END,
-        last_error = CASE WHEN picked.opted THEN 'lead opted out' ELSE q.last_error END,
+        status = CASE WHEN picked.stop IS NULL THEN 'sending'
+                      WHEN picked.stop = 'paused' THEN 'held'
+                      ELSE 'cancelled' END,
+        attempts = CASE WHEN picked.stop IS NULL THEN q.attempts + 1 ELSE q.attempts END,
+        lease_owner = CASE WHEN picked.stop IS NULL THEN :owner END,
+        lease_until = CASE WHEN picked.stop IS NULL
+                           THEN now() + make_interval(secs => :lease_s) END,
+        last_error = CASE WHEN picked.stop IS NULL OR picked.stop = 'paused' THEN q.last_error
+                          ELSE picked.stop END,
         updated_at = now()
     FROM picked
     WHERE q.id = picked.id
     RETURNING q.id, q.user_id, q.device_id, q.lead_id, q.phone, q.message_type, q.body,
               q.media_url, q.media_id, q.caption, q.filename, q.attempts, q.max_attempts,
-              q.status, q.broadcast_job_id
+              q.status, q.broadcast_job_id, q.last_error
 ), cancelled_jobs AS (
     UPDATE broadcast_jobs b SET cancelled_count = b.cancelled_count + c.n
     FROM (SELECT broadcast_job_id, count(*) AS n FROM claimed
           WHERE status = 'cancelled' AND broadcast_job_id IS NOT NULL GROUP BY 1) c
     WHERE b.id = c.broadcast_job_id
 ), cancelled_logs AS (
-    UPDATE sequence_logs s SET status = 'skipped', error = 'lead opted out', updated_at = now()
+    UPDATE sequence_logs s SET status = 'skipped', error = claimed.last_error, updated_at = now()
     FROM claimed WHERE s.message_id = claimed.id AND claimed.status = 'cancelled'
 )
 SELECT id, user_id, device_id, lead_id, phone, message_type, body, media_url, media_id, caption,

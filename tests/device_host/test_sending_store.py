@@ -86,3 +86,68 @@ def test_rescue_requeues_expired_and_fails_spent_messages(fleet, engine):
     # the device waits a fresh delay: the dead sender may have just delivered
     assert fleet.sql("SELECT next_send_at > now() + interval '4 seconds' FROM devices"
                      " WHERE id = :d", d=device)[0][0]
+
+
+def _campaign_message(fleet, user: int, device: int) -> tuple[int, int]:
+    campaign = fleet.sql(
+        "INSERT INTO campaigns (user_id, title, scheduled_at, body, status)"
+        " VALUES (:u, 'c', now(), 'hi', 'running') RETURNING id", u=user)[0][0]
+    message = fleet.queue(user, device, 1)[0]
+    fleet.sql("UPDATE message_queue SET source = 'campaign', campaign_id = :c WHERE id = :m",
+              c=campaign, m=message)
+    return campaign, message
+
+
+def _claim(engine, device: int) -> list[dict]:
+    with engine.begin() as conn:
+        return sending.claim_messages(conn, "store/w0", [device], 60)
+
+
+def _fail_transiently(engine, message: int) -> None:
+    with engine.begin() as conn:
+        sending.record_outcomes(
+            conn, "store/w0", [sending.Outcome(message, "transient", "timeout")], 10)
+
+
+def test_a_message_back_from_a_send_after_its_campaign_paused_is_held_not_sent(fleet, engine):
+    user = fleet.user()
+    device = fleet.device(user)
+    fleet.sql("UPDATE devices SET lease_owner = 'store/w0', lease_until = now()"
+              " + interval '1 hour' WHERE id = :d", d=device)
+    campaign, message = _campaign_message(fleet, user, device)
+    assert [m["status"] for m in _claim(engine, device)] == ["sending"]
+    # paused while its message was being sent: the pause holds only what is queued
+    fleet.sql("UPDATE campaigns SET status = 'paused' WHERE id = :c", c=campaign)
+    _fail_transiently(engine, message)
+    fleet.sql("UPDATE message_queue SET not_before = now() WHERE id = :m", m=message)
+    fleet.sql("UPDATE devices SET next_send_at = now() WHERE id = :d", d=device)
+    assert [m["status"] for m in _claim(engine, device)] == ["held"]
+    # resuming queues it again, and then it is sent
+    fleet.sql("UPDATE campaigns SET status = 'running' WHERE id = :c", c=campaign)
+    fleet.sql("UPDATE message_queue SET status = 'queued' WHERE id = :m", m=message)
+    assert [m["status"] for m in _claim(engine, device)] == ["sending"]
+
+
+def test_a_message_back_from_a_send_after_its_lead_or_campaign_went_is_cancelled(
+    fleet, engine,
+):
+    user = fleet.user()
+    device = fleet.device(user)
+    fleet.sql("UPDATE devices SET lease_owner = 'store/w0', lease_until = now()"
+              " + interval '1 hour' WHERE id = :d", d=device)
+    for stop in ("lead deleted", "campaign cancelled", "campaign deleted"):
+        campaign, message = _campaign_message(fleet, user, device)
+        assert [m["status"] for m in _claim(engine, device)] == ["sending"]
+        if stop == "lead deleted":
+            fleet.sql("DELETE FROM leads WHERE id = (SELECT lead_id FROM message_queue"
+                      " WHERE id = :m)", m=message)
+        elif stop == "campaign cancelled":
+            fleet.sql("UPDATE campaigns SET status = 'cancelled' WHERE id = :c", c=campaign)
+        else:
+            fleet.sql("DELETE FROM campaigns WHERE id = :c", c=campaign)
+        _fail_transiently(engine, message)
+        fleet.sql("UPDATE message_queue SET not_before = now() WHERE id = :m", m=message)
+        fleet.sql("UPDATE devices SET next_send_at = now() WHERE id = :d", d=device)
+        assert [m["status"] for m in _claim(engine, device)] == ["cancelled"], stop
+        assert fleet.sql("SELECT last_error FROM message_queue WHERE id = :m",
+                         m=message)[0][0] == stop
