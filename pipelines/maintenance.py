@@ -26,7 +26,8 @@ PURGE_PER_TICK = 200
 @asset(
     group_name="maintenance",
     deps=[delivery_stats],
-    description="Expires messages older than MESSAGE_MAX_AGE_HOURS; purges old Dagster runs.",
+    description="Expires messages older than MESSAGE_MAX_AGE_HOURS; purges old Dagster runs and"
+                " per-device outcome counts older than 30 days.",
 )
 def queue_maintenance(
     context: AssetExecutionContext, database: DatabaseResource
@@ -36,6 +37,7 @@ def queue_maintenance(
     now = tick_time(context)
     max_age = database.max_age_hours()
     expired = store.expire_old_messages(database.engine(), now, max_age)
+    pruned = store.prune_device_outcomes(database.engine(), now)
     purged = purge_old_runs(context.instance, now - timedelta(days=database.run_retention_days))
     return MaterializeResult(
         metadata={
@@ -43,6 +45,7 @@ def queue_maintenance(
             "expired_messages": expired,
             "max_age_hours": max_age,
             "purged_dagster_runs": purged,
+            "pruned_device_outcome_hours": pruned,
             "run_retention_days": database.run_retention_days,
             "elapsed_s": round(time.perf_counter() - started, 3),
         }

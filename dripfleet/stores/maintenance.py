@@ -7,9 +7,12 @@ from sqlalchemy import Engine
 
 from dripfleet.queries import queries
 
+# hours of per-device outcome counts kept (the rates read 24 h and 7 days)
+OUTCOME_HOURS_KEPT_DAYS = 30
+
 queries.require(
-    "expire_old_messages", "devices_over_buffer", "messages_for_opted_out_leads",
-    "sending_past_lease", "contacts_behind_schedule",
+    "expire_old_messages", "prune_device_outcomes", "devices_over_buffer",
+    "messages_for_opted_out_leads", "sending_past_lease", "contacts_behind_schedule",
 )
 
 
@@ -20,6 +23,14 @@ def expire_old_messages(engine: Engine, now: datetime, max_age_hours: float) -> 
             queries.text("expire_old_messages"),
             {"cutoff": now - timedelta(hours=max_age_hours), "max_age_hours": f"{max_age_hours:g}"},
         ).scalar_one()
+
+
+def prune_device_outcomes(engine: Engine, now: datetime,
+                          keep_days: int = OUTCOME_HOURS_KEPT_DAYS) -> int:
+    """Delete per-device hourly outcome counts older than keep_days; returns how many."""
+    with engine.begin() as conn:
+        return conn.execute(queries.text("prune_device_outcomes"),
+                            {"cutoff": now - timedelta(days=keep_days)}).rowcount
 
 
 def _rows(engine: Engine, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:

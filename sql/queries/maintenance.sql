@@ -18,6 +18,11 @@ WITH expired AS (
 )
 SELECT count(*) FROM expired
 
+-- name: prune_device_outcomes
+-- Per-device hourly outcome counts are kept for :keep_days days (the rolling rates read 24 h and
+-- 7 days); older hours are deleted.
+DELETE FROM device_outcomes_hourly WHERE hour < :cutoff
+
 -- name: devices_over_buffer
 -- Asset check: devices holding more queued messages than the buffer allows.
 SELECT device_id, count(*) AS queued

@@ -68,3 +68,17 @@ def test_old_dagster_runs_are_purged(world, tick):
         metadata = result.asset_materializations_for_node("queue_maintenance")[0].metadata
         assert metadata["purged_dagster_runs"].value == 2
         assert [r.dagster_run.run_id for r in instance.get_run_records()] == [result.run_id]
+
+
+def test_per_device_outcome_hours_older_than_30_days_are_pruned(world, tick):
+    user = world.user()
+    device = world.device(user)
+    hour = NOW.replace(minute=0, second=0, microsecond=0)
+    for days in (31, 29, 0):
+        world.sql("INSERT INTO device_outcomes_hourly (device_id, hour, sent) VALUES (:d, :h, 1)",
+                  d=device, h=hour - timedelta(days=days))
+    result = tick(NOW)
+    kept = world.sql("SELECT hour FROM device_outcomes_hourly ORDER BY hour")
+    assert [r["hour"] for r in kept] == [hour - timedelta(days=29), hour]
+    metadata = result.asset_materializations_for_node("queue_maintenance")[0].metadata
+    assert metadata["pruned_device_outcome_hours"].value == 1
