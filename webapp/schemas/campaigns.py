@@ -4,7 +4,7 @@ from apiflask import Schema
 from apiflask.fields import Date, Integer, List, Nested, String
 from apiflask.validators import OneOf, Regexp
 
-from webapp.schemas.common import Id, Instant, PageQuery, Text, Timezone
+from webapp.schemas.common import Id, Instant, Niche, PageQuery, Text, Timezone
 from webapp.schemas.sequences import HHMM, MESSAGE_TYPES, TARGETS, MediaUrl
 
 STATUSES = ("draft", "scheduled", "running", "paused", "completed", "cancelled", "failed")
@@ -14,8 +14,8 @@ class CampaignIn(Schema):
     """A campaign: when (an instant, or local date + time + timezone), to whom, what."""
 
     title = Text(200, required=True, min_length=1)
-    niche = Text(100, load_default=None, allow_none=True,
-                 metadata={"description": "null: every lead"})
+    niche = Niche(load_default=None, allow_none=True,
+                  metadata={"description": "null: every lead"})
     target_status = String(load_default="all", validate=OneOf(TARGETS))
     scheduled_at = Instant(load_default=None, allow_none=True,
                            metadata={"example": "2026-12-01T09:00:00+08:00"})

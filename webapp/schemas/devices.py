@@ -4,7 +4,7 @@ from apiflask import Schema
 from apiflask.fields import Float, Integer, List, Nested, String
 from apiflask.validators import OneOf, Range, Regexp
 
-from webapp.schemas.common import Instant, Text, Timezone
+from webapp.schemas.common import Instant, Text, Timezone, WholeNumber
 from webapp.schemas.sequences import HHMM
 
 DELAY = Range(min=0, max=86400)
@@ -17,8 +17,8 @@ class DeviceIn(Schema):
     name = Text(100, required=True, min_length=1)
     min_delay_s = Float(load_default=None, allow_none=True, allow_nan=False, validate=DELAY)
     max_delay_s = Float(load_default=None, allow_none=True, allow_nan=False, validate=DELAY)
-    hourly_cap = Integer(load_default=None, allow_none=True, strict=True, validate=CAP)
-    daily_cap = Integer(load_default=None, allow_none=True, strict=True, validate=CAP)
+    hourly_cap = WholeNumber(load_default=None, allow_none=True, validate=CAP)
+    daily_cap = WholeNumber(load_default=None, allow_none=True, validate=CAP)
     quiet_start = String(load_default=None, allow_none=True, validate=Regexp(HHMM))
     quiet_end = String(load_default=None, allow_none=True, validate=Regexp(HHMM))
     timezone = Timezone(load_default=None, allow_none=True)
@@ -30,8 +30,8 @@ class DevicePatch(Schema):
     name = Text(100, min_length=1)
     min_delay_s = Float(allow_nan=False, validate=DELAY)
     max_delay_s = Float(allow_nan=False, validate=DELAY)
-    hourly_cap = Integer(allow_none=True, strict=True, validate=CAP)
-    daily_cap = Integer(allow_none=True, strict=True, validate=CAP)
+    hourly_cap = WholeNumber(allow_none=True, validate=CAP)
+    daily_cap = WholeNumber(allow_none=True, validate=CAP)
     quiet_start = String(allow_none=True, validate=Regexp(HHMM))
     quiet_end = String(allow_none=True, validate=Regexp(HHMM))
     timezone = Timezone(allow_none=True)

@@ -11,7 +11,7 @@ from dripfleet.lead_limits import (
     MAX_NAME_CHARS,
     MAX_NICHE_CHARS,
 )
-from webapp.schemas.common import Id, Instant, PageQuery, Text
+from webapp.schemas.common import Id, Instant, Niche, PageQuery, Text
 
 REGION = Regexp(r"^[A-Za-z]{2}$", error="a two-letter region code such as MY")
 
@@ -68,7 +68,7 @@ class LeadItem(Lead):
 class LeadQuery(PageQuery):
     """Filters for the lead list."""
 
-    niche = Text(100)
+    niche = Niche()
     target_status = String(validate=OneOf(["prospect", "customer"]))
     opted_out = Boolean()
     search = Text(100, metadata={"description": "part of the name or of the phone digits"})

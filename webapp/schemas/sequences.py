@@ -7,7 +7,17 @@ from flask import current_app, has_app_context
 from marshmallow import ValidationError
 
 from dripfleet.public_urls import UrlRefused, check_url_syntax
-from webapp.schemas.common import MAX_ID, Id, Instant, PageQuery, Text, Timezone, no_nul
+from webapp.schemas.common import (
+    MAX_ID,
+    Id,
+    Instant,
+    Niche,
+    PageQuery,
+    Text,
+    Timezone,
+    WholeNumber,
+    no_nul,
+)
 
 MESSAGE_TYPES = ("text", "image", "video", "document")
 TARGETS = ("all", "prospect", "customer")
@@ -33,7 +43,7 @@ def MediaUrl(**kw) -> String:  # noqa: N802
 class StepIn(Schema):
     """One step: on day `day` at local `send_time`, send this."""
 
-    day = Integer(required=True, strict=True, validate=Range(min=1, max=3650))
+    day = WholeNumber(required=True, validate=Range(min=1, max=3650))
     send_time = String(required=True, validate=Regexp(HHMM), metadata={"example": "09:30"})
     message_type = String(load_default="text", validate=OneOf(MESSAGE_TYPES))
     body = Text(65536, load_default="")
@@ -62,7 +72,7 @@ class SequenceIn(Schema):
 
     name = Text(200, required=True, min_length=1)
     description = Text(5000, load_default="")
-    niche = Text(100, required=True, min_length=1)
+    niche = Niche(required=True)
     target_status = String(load_default="all", validate=OneOf(TARGETS))
     timezone = Timezone(load_default="UTC")
     pinned_device_id = Id(load_default=None, allow_none=True)
@@ -103,7 +113,7 @@ class SequenceList(Schema):
 class ContactsIn(Schema):
     """Leads to enrol, by id and/or phone."""
 
-    lead_ids = List(Integer(strict=True, validate=Range(min=1, max=MAX_ID)), load_default=list,
+    lead_ids = List(WholeNumber(validate=Range(min=1, max=MAX_ID)), load_default=list,
                     validate=Length(max=10000))
     phones = List(Text(64), load_default=list, validate=Length(max=10000))
     region = String(load_default=None, allow_none=True, validate=Regexp(r"^[A-Za-z]{2}$"))

@@ -133,6 +133,10 @@ def cancel_campaign(conn: Connection, user_id: int, campaign_id: int) -> dict[st
     row = _locked(conn, user_id, campaign_id)
     if row["status"] in ("completed", "cancelled"):
         raise Conflict(f"the campaign is already {row['status']}", {"status": row["status"]})
+    if row["status"] == "draft":
+        # nothing of a draft was ever sent or queued (and it may have no time, which every
+        # other status needs): there is nothing to stop, so it is deleted instead
+        raise Conflict("a draft is not running: delete it instead", {"status": "draft"})
     campaigns.set_status(conn, user_id, campaign_id, "cancelled")
     campaigns.cancel_messages(conn, user_id, campaign_id)
     return get_campaign(conn, user_id, campaign_id)
