@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from dripfleet import database
 from dripfleet.migrations import migrate
+from tests.own_postgres import OwnPostgres
 
 _counter = itertools.count(1)
 _PREFIX = f"dft_{os.getpid()}"
@@ -150,3 +151,13 @@ def open_tmp_path() -> Iterator[Path]:
     folder.chmod(0o755)
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def own_pg() -> Iterator[OwnPostgres]:
+    """A migrated PostgreSQL server of this test's own, which it may stop, start and restart
+    (fault tests never touch the shared server)."""
+    server = OwnPostgres()
+    server.migrated()
+    yield server
+    server.close()

@@ -10,26 +10,16 @@ running, with no hand on anything.
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import text
 
 from dripfleet.database import dispose_engines, get_engine
 from dripfleet.stores import users
 from pipelines.tick import run_tick
 from tests.device_host.hostproc import HostProcess
-from tests.own_postgres import OwnPostgres
 from webapp import create_app
 
 LEADS = 40
 TICK_EVERY_S = 2.0
-
-
-@pytest.fixture
-def own_pg():
-    server = OwnPostgres()
-    server.migrated()
-    yield server
-    server.close()
 
 
 def _csv() -> bytes:

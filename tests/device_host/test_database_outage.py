@@ -6,7 +6,6 @@ running worker, as a managed database's restart or failover does.
 
 import itertools
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -21,14 +20,6 @@ from tests.device_host.gated import GatedFactory, GatedNetwork
 from tests.own_postgres import OwnPostgres
 
 _emails = itertools.count(1)
-
-
-@pytest.fixture
-def own_pg() -> Iterator[OwnPostgres]:
-    server = OwnPostgres()
-    server.migrated()
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -9,12 +9,10 @@ failed by run monitoring as dagster.yaml configures it, and the schedule launche
 """
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from dagster import (
     DagsterEvent,
@@ -33,19 +31,10 @@ from dripfleet.stores import campaign_messages, users
 from pipelines.definitions import defs
 from pipelines.schedules import TICK_JOB_NAME, TICK_MAX_RUNTIME_SECONDS, every_minute
 from pipelines.tick import run_tick
-from tests.own_postgres import OwnPostgres
 
 NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 LEADS = 30
 INSTANCE_FILE = Path(__file__).resolve().parents[2] / "dagster.yaml"
-
-
-@pytest.fixture
-def own_pg() -> Iterator[OwnPostgres]:
-    server = OwnPostgres()
-    server.migrated()
-    yield server
-    server.close()
 
 
 def sql(url: str, statement: str, **params: Any) -> Any:

@@ -4,20 +4,10 @@
 The server is the test's own (tests/own_postgres.py), never the machine's shared one.
 """
 
-import pytest
 
 from dripfleet import database
 from dripfleet.stores import users
-from tests.own_postgres import OwnPostgres
 from webapp import create_app
-
-
-@pytest.fixture
-def own_pg():
-    """A private PostgreSQL this test may stop and start."""
-    server = OwnPostgres()
-    yield server
-    server.close()
 
 
 def _account(url: str) -> tuple[dict, str]:
