@@ -194,8 +194,8 @@ class Worker:
                     continue
                 if self._outage.reset():
                     log.warning("%s: the database is back", self.owner)
-                    self._notified_all = True  # notifications sent meanwhile were lost
-                    self._lease_due = True
+                    # notifications sent meanwhile were lost: look at every device again
+                    self._on_notify("*", "*")
                 self.wake.wait(self._sleep_seconds(safety_at))
         finally:
             self._shutdown()
