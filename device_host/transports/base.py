@@ -101,6 +101,23 @@ class IncomingMessage(Event):
     received_at: datetime | None = None
 
 
+RECEIPT_KINDS = ("delivered", "read", "played")
+
+
+@dataclass(frozen=True)
+class Receipt(Event):
+    """The recipient's phone reports messages (by the provider ids their sends returned) as
+    delivered, read or played (a voice or video message), at `at`."""
+
+    provider_message_ids: tuple[str, ...]
+    kind: str
+    at: datetime
+
+    def __post_init__(self) -> None:
+        if self.kind not in RECEIPT_KINDS:
+            raise ValueError(f"receipt kind must be one of {RECEIPT_KINDS}, not {self.kind!r}")
+
+
 EventCallback = Callable[[Event], None]
 
 # ---- errors ------------------------------------------------------------------------------------

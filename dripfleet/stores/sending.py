@@ -6,6 +6,7 @@ the caller owns the (short) transaction.
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -16,6 +17,7 @@ queries.require(
     "claim_messages", "claim_misses", "record_outcomes", "renew_message_leases",
     "rescue_messages", "failover_messages", "opt_out_lead", "recent_sends", "media_data",
     "devices_with_queued", "campaign_messages_hold", "sequence_messages_hold",
+    "record_receipts",
 )
 
 OUTCOME_KINDS = ("sent", "transient", "permanent", "requeue")
@@ -181,3 +183,18 @@ def media_data(conn: Connection, user_id: int, media_id: int) -> dict[str, Any] 
         queries.text("media_data"), {"user_id": user_id, "media_id": media_id}
     ).mappings().first()
     return dict(row) if row else None
+
+
+def record_receipts(
+    conn: Connection, receipts: list[tuple[int, str, str, datetime]]
+) -> dict[str, int]:
+    """Record (device_id, provider_message_id, kind, at) receipts in one statement; unknown
+    ids are ignored. Returns how many timeline events and messages changed."""
+    if not receipts:
+        return {"events": 0, "messages": 0}
+    device_ids, provider_ids, kinds, ats = (list(column) for column in zip(*receipts, strict=True))
+    row = conn.execute(
+        queries.text("record_receipts"),
+        {"device_ids": device_ids, "provider_ids": provider_ids, "kinds": kinds, "ats": ats},
+    ).mappings().one()
+    return {"events": int(row["events"]), "messages": int(row["messages"])}

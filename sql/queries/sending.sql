@@ -440,3 +440,44 @@ SELECT data, content_type, filename FROM media WHERE id = :media_id AND user_id 
 SELECT d.id
 FROM unnest(CAST(:device_ids AS bigint[])) AS d(id)
 WHERE EXISTS (SELECT 1 FROM message_queue q WHERE q.device_id = d.id AND q.status = 'queued')
+
+-- name: record_receipts
+-- Record a batch of receipts in one statement. Each names a message by its device and provider
+-- id; unknown ids are ignored. A read (or played) implies delivered; times only ever fill in
+-- (a duplicate or an out-of-order receipt changes nothing), and each (message, kind) enters the
+-- timeline once, at the earliest time reported.
+WITH r AS (
+    SELECT DISTINCT ON (q.id, x.kind) q.id, x.kind, x.at
+    FROM unnest(CAST(:device_ids AS bigint[]), CAST(:provider_ids AS text[]),
+                CAST(:kinds AS text[]), CAST(:ats AS timestamptz[]))
+        AS x(device_id, provider_id, kind, at)
+    JOIN message_queue q ON q.device_id = x.device_id AND q.provider_message_id = x.provider_id
+    ORDER BY q.id, x.kind, x.at
+), implied AS (
+    -- a read or played message was delivered by then at the latest
+    SELECT id, kind, at FROM r
+    UNION ALL
+    SELECT id, 'delivered', min(at) FROM r WHERE kind <> 'delivered' GROUP BY id
+), firsts AS (
+    SELECT id, kind, min(at) AS at FROM implied GROUP BY id, kind
+), m AS (
+    UPDATE message_queue q SET
+        delivered_at = CASE WHEN f.delivered IS NULL THEN q.delivered_at
+                            ELSE least(coalesce(q.delivered_at, f.delivered), f.delivered) END,
+        read_at = CASE WHEN f.read IS NULL THEN q.read_at
+                       ELSE least(coalesce(q.read_at, f.read), f.read) END
+    FROM (SELECT id, min(at) FILTER (WHERE kind = 'delivered') AS delivered,
+                 min(at) FILTER (WHERE kind IN ('read', 'played')) AS read
+          FROM firsts GROUP BY id) f
+    WHERE q.id = f.id
+      AND ((f.delivered IS NOT NULL AND (q.delivered_at IS NULL OR f.delivered < q.delivered_at))
+           OR (f.read IS NOT NULL AND (q.read_at IS NULL OR f.read < q.read_at)))
+    RETURNING q.id
+), e AS (
+    INSERT INTO message_events (message_id, kind, at)
+    SELECT id, kind, at FROM firsts
+    ON CONFLICT (message_id, kind) DO UPDATE SET at = EXCLUDED.at
+        WHERE EXCLUDED.at < message_events.at
+    RETURNING message_id
+)
+SELECT (SELECT count(*) FROM e) AS events, (SELECT count(*) FROM m) AS messages
