@@ -18,6 +18,7 @@ from device_host.transports.base import (
     IncomingMessage,
     LoggedOut,
     Paired,
+    Receipt,
 )
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,13 @@ DEVICE_STATUS: dict[type[Event], str] = {
 # the event classes a transport registers, by neonize.events name
 HANDLED = (
     "ConnectedEv", "DisconnectedEv", "PairStatusEv", "LoggedOutEv", "TemporaryBanEv",
-    "StreamReplacedEv", "ConnectFailureEv", "KeepAliveTimeoutEv", "MessageEv",
+    "StreamReplacedEv", "ConnectFailureEv", "KeepAliveTimeoutEv", "MessageEv", "ReceiptEv",
 )
+
+# receipt types from the recipient that move a message on; the rest (our own other devices'
+# read-self / played-self, sender, retry, server-error, ...) are not about the recipient, and
+# upstream 0.5.x maps played-self to SERVER_ERROR: none of them may reach our data
+_RECEIPT_KINDS = {"DELIVERED": "delivered", "READ": "read", "PLAYED": "played"}
 
 _PHONE_SERVER = "s.whatsapp.net"
 _LOGOUT_REASONS = ("LOGGED_OUT", "MAIN_DEVICE_GONE", "UNKNOWN_LOGOUT")
@@ -130,7 +136,24 @@ def translate(device_id: int, event: Any, now: datetime | None = None) -> list[E
         return [Disconnected(device_id, f"connect failed: {reason}{detail}")]
     if kind == "Message":
         return _incoming(device_id, event)
+    if kind == "Receipt":
+        return _receipt(device_id, event, now)
     return []
+
+
+def _timestamp(stamp: int, default: datetime | None) -> datetime | None:
+    if stamp > 10**12:  # milliseconds
+        stamp //= 1000
+    return datetime.fromtimestamp(stamp, UTC) if stamp else default
+
+
+def _receipt(device_id: int, event: Any, now: datetime) -> list[Event]:
+    receipt_kind = _RECEIPT_KINDS.get(_enum_name(event, "Type"))
+    source = event.MessageSource
+    if receipt_kind is None or source.IsFromMe or source.IsGroup or not event.MessageIDs:
+        return []
+    return [Receipt(device_id, tuple(event.MessageIDs), receipt_kind,
+                    _timestamp(event.Timestamp, now))]
 
 
 def _incoming(device_id: int, event: Any) -> list[Event]:
@@ -141,8 +164,4 @@ def _incoming(device_id: int, event: Any) -> list[Event]:
     text = message_text(event.Message)
     if phone is None or not text:
         return []
-    stamp = event.Info.Timestamp
-    if stamp > 10**12:  # milliseconds
-        stamp //= 1000
-    received = datetime.fromtimestamp(stamp, UTC) if stamp else None
-    return [IncomingMessage(device_id, phone, text, received)]
+    return [IncomingMessage(device_id, phone, text, _timestamp(event.Info.Timestamp, None))]
