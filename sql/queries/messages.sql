@@ -1,0 +1,53 @@
+-- name: message_lead_for_send
+-- The lead a one-off send goes to. FOR KEY SHARE, as a campaign page reads its audience: an
+-- opt-out or delete (leads_lock, FOR UPDATE) then waits for this send and cancels what it queued,
+-- and one that committed first is seen here (opted_out_at set, or no row).
+SELECT id, phone, name, attributes, preferred_device_id, opted_out_at
+FROM leads
+WHERE user_id = :user_id AND id = :lead_id
+FOR KEY SHARE
+
+-- name: message_device_for_send
+-- The chosen device, key-share locked until commit: a device delete (devices_lock, FOR UPDATE)
+-- waits and then cancels the message, or committed first and the row is gone (never a
+-- foreign-key error at the insert).
+SELECT id FROM devices
+WHERE user_id = :user_id AND id = :device_id AND status = 'online'
+FOR KEY SHARE
+
+-- name: message_insert
+-- One message from the API. The message_queue NOTIFY trigger wakes the device host. A racing
+-- request with the same dedupe key (Idempotency-Key) waits for this one and inserts nothing.
+INSERT INTO message_queue (
+    user_id, device_id, lead_id, phone, message_type, body, media_url, media_id, caption,
+    filename, source, pinned, dedupe_key)
+VALUES (:user_id, :device_id, :lead_id, :phone, :message_type, :body, :media_url, :media_id,
+        :caption, :filename, 'api', :pinned, :dedupe_key)
+ON CONFLICT (dedupe_key) DO NOTHING
+RETURNING id
+
+-- name: message_id_by_dedupe_key
+SELECT id FROM message_queue WHERE user_id = :user_id AND dedupe_key = :dedupe_key
+
+-- name: message_get
+SELECT id, lead_id, phone, device_id, source, campaign_id, sequence_id, message_type, body,
+       media_url, media_id, caption, filename, status, attempts, last_error, failure_class,
+       created_at, updated_at, sent_at, provider_message_id
+FROM message_queue
+WHERE user_id = :user_id AND id = :message_id
+
+-- name: messages_list
+-- The user's messages newest first, keyset-paged on id (before = the last id of the previous
+-- page), with optional filters.
+SELECT id, lead_id, phone, device_id, source, campaign_id, sequence_id, message_type, body,
+       media_url, media_id, caption, filename, status, attempts, last_error, failure_class,
+       created_at, updated_at, sent_at, provider_message_id
+FROM message_queue
+WHERE user_id = :user_id
+  AND id < coalesce(CAST(:before AS bigint), 9223372036854775807)
+  AND (CAST(:lead_id AS bigint) IS NULL OR lead_id = :lead_id)
+  AND (CAST(:campaign_id AS bigint) IS NULL OR campaign_id = :campaign_id)
+  AND (CAST(:sequence_id AS bigint) IS NULL OR sequence_id = :sequence_id)
+  AND (CAST(:status AS text) IS NULL OR status = :status)
+ORDER BY id DESC
+LIMIT :limit
