@@ -43,6 +43,7 @@ SEMANTIC_422 = [
     "POST /api/sequences/{sequence_id}/contacts",
     "POST /api/leads", "PATCH /api/leads/{lead_id}", "POST /api/leads/import",
     "POST /api/devices/{device_id}/pair",
+    "POST /api/messages",  # lead_id or phone (one of them), a phone that is a number, as above
     "POST /api/auth/register", "POST /api/auth/password",
 ]
 # an upload is read: one that is empty, or not a text CSV / an accepted media type by its bytes,
