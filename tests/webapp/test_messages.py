@@ -8,17 +8,13 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import text
 
-from device_host.transports.simulated import SimulatedFactory
-from device_host.worker import Worker
-from dripfleet.settings import load_settings
 from tests.conftest import scalar
+
+# the device host's own in-process worker fixture: a real worker on the simulated network
+from tests.device_host.conftest import fast_settings, run_worker  # noqa: F401
 from tests.webapp.conftest import assert_error
 
 _numbers = itertools.count(3_000_000)
-
-# fast device-host timings; the device's own delays are set per device
-FAST_ENV = {"HEALTH_CHECK_SECONDS": "0.3", "SIM_LATENCY_SECONDS": "0.02",
-            "SIM_PAIR_SECONDS": "0.3", "RETRY_BACKOFF_SECONDS": "0.1"}
 
 
 def new_phone() -> str:
@@ -44,28 +40,6 @@ def send(account, **body):
     return account.post("/api/messages", json=body)
 
 
-@pytest.fixture
-def run_worker(database_url, monkeypatch):
-    """One in-process device-host worker on the simulated network, stopped at the end."""
-    for key, value in FAST_ENV.items():
-        monkeypatch.setenv(key, value)
-    started = []
-
-    def start() -> Worker:
-        settings = load_settings()
-        worker = Worker(settings, database_url, "test/messages", 50, 20,
-                        factory=SimulatedFactory(settings, database_url))
-        thread = threading.Thread(target=worker.run, daemon=True)
-        thread.start()
-        started.append((worker, thread))
-        return worker
-
-    yield start
-    for worker, thread in started:
-        worker.request_stop()
-        thread.join(timeout=30)
-
-
 def wait_until(check, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -76,7 +50,7 @@ def wait_until(check, timeout: float = 30.0) -> None:
 # -- acceptance 3 ------------------------------------------------------------------------------
 
 def test_one_off_sends_are_delivered_through_the_leads_device_with_its_delays(
-        alice, engine, run_worker):
+        alice, engine, run_worker):  # noqa: F811 - the fixture imported above
     device = make_device(alice, engine, delay=0.5)
     make_device(alice, engine)  # idle and online: the least loaded, yet not chosen
     leads = [make_lead(alice, preferred_device_id=device, attributes={"city": "Ipoh"})
