@@ -26,13 +26,13 @@ def _png() -> bytes:
 @pytest.fixture
 def send(nz_env, nz_database_url: str, monkeypatch):
     """Queue image messages on one connected device of a running worker; wait for outcomes."""
-    import device_host.worker as worker_module
+    import device_host.sending as sending_module
     from device_host.worker import Worker
     from dripfleet.database import get_engine
     from dripfleet.settings import load_settings
 
     monkeypatch.setenv("HEALTH_CHECK_SECONDS", "0.3")
-    monkeypatch.setattr(worker_module, "MEDIA_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(sending_module, "MEDIA_TIMEOUT_SECONDS", 0.5)
     # the media server of these tests listens on 127.0.0.1
     settings = replace(load_settings(), min_delay_seconds=0, max_delay_seconds=0,
                        retry_backoff_seconds=0.1, max_media_mb=0.001,  # 1,048 bytes

@@ -1,0 +1,53 @@
+"""What a worker knows about one leased device, and which device statuses have a session.
+
+Plain data: the Worker's loop is its only writer (sessions, sends and events come back to the loop
+through queues), so it needs no lock.
+"""
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import time as clock_time
+from typing import Any
+
+from device_host.transports.base import Transport
+
+# a leased device in one of these statuses keeps a session; any other status is released
+STARTABLE = ("pairing", "online", "offline")
+
+
+@dataclass
+class DeviceState:
+    """What the loop knows about one leased device."""
+
+    id: int
+    user_id: int
+    name: str = ""
+    status: str = "online"
+    jid: str | None = None
+    phone: str | None = None
+    pairing_mode: str | None = None
+    pairing_phone: str | None = None
+    hourly_cap: int | None = None
+    daily_cap: int | None = None
+    quiet_start: clock_time | None = None
+    quiet_end: clock_time | None = None
+    timezone: str | None = None
+    session: Transport | None = None
+    session_state: str = "stopped"  # stopped, starting, pairing, connected, disconnected
+    ready_at: float = 0.0  # monotonic: device delay over
+    poll_at: float = 0.0  # monotonic: look for work again
+    has_work: bool = True
+    in_flight: int | None = None
+    start_failures: int = 0
+    start_retry_at: float = 0.0
+    offline_retries: int = 0
+    pairing_deadline: float | None = None
+    sends: deque = field(default_factory=deque)
+    releasing: bool = False
+
+    def update(self, row: dict[str, Any]) -> None:
+        """Take the device's current settings from a renew_devices row."""
+        for key in ("user_id", "name", "status", "jid", "phone", "pairing_mode", "pairing_phone",
+                    "hourly_cap", "daily_cap", "quiet_start", "quiet_end", "timezone",
+                    "start_failures"):
+            setattr(self, key, row[key])

@@ -1,0 +1,105 @@
+"""Inbound transport events: pairing codes, status changes, incoming messages and opt-outs.
+
+A mixin of Worker (device_host/worker.py): the state it reads and writes lives on the Worker, see
+device_host/leases.py for why. Transport threads only enqueue; the loop drains the queue and
+writes what each event means. An event the database could not take is kept, first in line.
+"""
+
+import logging
+import queue
+import re
+from typing import Any
+
+from device_host.transports.base import (
+    Banned,
+    Connected,
+    Disconnected,
+    Event,
+    IncomingMessage,
+    LoggedOut,
+    Paired,
+    PairingCode,
+    QrCode,
+)
+from dripfleet.database_outage import is_outage
+from dripfleet.stores import hosts
+from dripfleet.stores import sending as sending_store
+
+# the worker's parts log under one name, as the single module did
+log = logging.getLogger("device_host.worker")
+
+
+def is_opt_out(text: str, keywords: tuple[str, ...]) -> bool:
+    """Whether a message opts out: its first word is a keyword (upper case), in three words or
+    fewer."""
+    words = re.findall(r"[^\W\d_]+", text.upper())
+    return bool(words) and words[0] in keywords and len(words) <= 3
+
+
+class Inbound:
+    """What the devices' sessions report, applied by the loop."""
+
+    def _on_event(self, event: Event) -> None:
+        # called on transport threads: only enqueue
+        self.events.put(event)
+        self.wake.set()
+
+    def _drain_events(self) -> None:
+        while True:
+            if self._event_backlog:
+                item = self._event_backlog.popleft()
+            else:
+                try:
+                    item = self.events.get_nowait()
+                except queue.Empty:
+                    return
+            try:
+                self._handle(item)
+            except Exception as error:
+                if is_outage(error):
+                    # kept, first in line: a pairing or an opt-out is not lost with the database
+                    self._event_backlog.appendleft(item)
+                    raise
+                # one bad event must not stop every device
+                log.exception("%s: handling %r failed", self.owner, item)
+
+    def _handle(self, item: Any) -> None:
+        if isinstance(item, tuple):
+            self._session_started(*item)
+            return
+        self._transport_event(item)
+
+    def _transport_event(self, item: Event) -> None:
+        state = self.devices.get(item.device_id)
+        if state is None:
+            return
+        with self.engine.begin() as conn:
+            if isinstance(item, QrCode):
+                hosts.device_pairing_qr(conn, self.owner, state.id, item.payload, item.expires_at)
+            elif isinstance(item, PairingCode):
+                hosts.device_pairing_code(conn, self.owner, state.id, item.code, item.expires_at)
+            elif isinstance(item, Paired):
+                if hosts.device_paired(conn, self.owner, state.id, item.jid, item.phone):
+                    state.status, state.jid, state.phone = "online", item.jid, item.phone
+                    state.pairing_mode = state.pairing_phone = None
+                    state.pairing_deadline = None
+            elif isinstance(item, Connected):
+                state.offline_retries = 0
+                if state.session is not None or state.session_state == "starting":
+                    if state.status != "pairing":
+                        hosts.device_connected(conn, self.owner, state.id)
+                        state.status = "online"
+                    state.session_state = "connected"
+                    state.poll_at = 0.0
+            elif isinstance(item, Disconnected):
+                if state.session_state == "connected":
+                    state.session_state = "disconnected"
+                    hosts.set_device_status(conn, self.owner, state.id, "offline", item.reason)
+                    state.status = "offline"
+            elif isinstance(item, LoggedOut | Banned):
+                status = "banned" if isinstance(item, Banned) else "logged_out"
+                until = item.until if isinstance(item, Banned) else None
+                self._device_fatal(conn, state, status, item.reason or status, until)
+            elif isinstance(item, IncomingMessage) and is_opt_out(item.text, self._keywords):
+                counts = sending_store.opt_out_lead(conn, state.user_id, item.from_phone)
+                log.info("%s: %s opted out (%s)", self.owner, item.from_phone, counts)
