@@ -1,8 +1,11 @@
-"""Inbound transport events: pairing codes, status changes, incoming messages and opt-outs.
+"""Inbound transport events: pairing codes, status changes, receipts, incoming messages and
+opt-outs.
 
 A mixin of Worker (device_host/worker.py): the state it reads and writes lives on the Worker, see
 device_host/leases.py for why. Transport threads only enqueue; the loop drains the queue and
 writes what each event means. An event the database could not take is kept, first in line.
+Receipts come by the thousand: they are gathered while the queue drains and written together,
+one statement a batch.
 """
 
 import logging
@@ -20,6 +23,7 @@ from device_host.transports.base import (
     Paired,
     PairingCode,
     QrCode,
+    Receipt,
 )
 from dripfleet.database_outage import is_outage
 from dripfleet.stores import hosts
@@ -52,7 +56,10 @@ class Inbound:
                 try:
                     item = self.events.get_nowait()
                 except queue.Empty:
-                    return
+                    break
+            if isinstance(item, Receipt):
+                self._receipts.append(item)
+                continue
             try:
                 self._handle(item)
             except Exception as error:
@@ -62,6 +69,32 @@ class Inbound:
                     raise
                 # one bad event must not stop every device
                 log.exception("%s: handling %r failed", self.owner, item)
+
+    def _record_receipts(self) -> None:
+        """Write the gathered receipts in one statement; kept for the next pass on an outage.
+
+        Runs after the outcomes are written: a receipt names a message by the provider id its
+        outcome records. A device whose send is still in flight keeps its receipts for a later
+        pass, since one may be for that send (WhatsApp can report before the send returns)."""
+        ready, waiting = [], []
+        for receipt in self._receipts:
+            state = self.devices.get(receipt.device_id)
+            (waiting if state is not None and state.in_flight is not None else ready).append(
+                receipt)
+        self._receipts = waiting
+        if not ready:
+            return
+        rows = [(r.device_id, provider_id, r.kind, r.at)
+                for r in ready for provider_id in r.provider_message_ids]
+        try:
+            with self.engine.begin() as conn:
+                sending_store.record_receipts(conn, rows)
+        except Exception as error:
+            if is_outage(error):
+                self._receipts = ready + self._receipts
+                raise
+            # receipts are informative: a batch the database refuses is dropped, not retried
+            log.exception("%s: recording %d receipts failed", self.owner, len(rows))
 
     def _handle(self, item: Any) -> None:
         if isinstance(item, tuple):
@@ -73,6 +106,8 @@ class Inbound:
         state = self.devices.get(item.device_id)
         if state is None:
             return
+        if isinstance(item, IncomingMessage) and not is_opt_out(item.text, self._keywords):
+            return  # nothing to write (yet): replies other than opt-outs are not stored
         with self.engine.begin() as conn:
             if isinstance(item, QrCode):
                 hosts.device_pairing_qr(conn, self.owner, state.id, item.payload, item.expires_at)

@@ -93,6 +93,8 @@ class Worker(Leases, Sessions, Sending, Inbound):
         # outcomes and events whose database write failed: kept, in order, until it succeeds
         self._unrecorded: list[tuple[Outcome, str | None]] = []
         self._event_backlog: deque = deque()
+        # receipts gathered while the events drain, written together (device_host/inbound.py)
+        self._receipts: list = []
         self._outage = Backoff(first=0.2, most=OUTAGE_RETRY_MAX_SECONDS)
         # a worker whose supervisor died (kill -9) is re-parented: it stops instead of sending on
         self._parent_pid = os.getppid()
@@ -175,6 +177,7 @@ class Worker(Leases, Sessions, Sending, Inbound):
         now = time.monotonic()
         self._drain_events()
         self._record_outcomes()
+        self._record_receipts()
         if now >= self._next_lease or (
             self._lease_due and now - self._last_lease >= LEASE_PASS_MIN_SECONDS
         ):

@@ -66,6 +66,10 @@ class Settings:
     sim_latency_seconds: float = 0.2
     sim_pair_seconds: float = 3.0
     sim_failure_rate: float = 0.0
+    # the simulated phones' answers: delivery receipt delay, share of messages read / replied to
+    sim_deliver_seconds: float = 2.0
+    sim_read_rate: float = 0.6
+    sim_reply_rate: float = 0.0
     # real transport (neonize): "typing…" before each send, scaled to the text's length
     typing_seconds_per_char: float = 0.03
     typing_max_seconds: float = 5.0
@@ -115,6 +119,13 @@ def _database_url(name: str, raw: str) -> str:
     value = raw.strip()
     if not value.startswith(("postgresql://", "postgres://", "postgresql+")):
         raise ConfigError(name, "must be a postgresql:// URL")
+    return value
+
+
+def _rate(name: str, raw: str) -> float:
+    value = _number(float, 0)(name, raw)
+    if value > 1:
+        raise ConfigError(name, f"is a share between 0 and 1, got {raw}")
     return value
 
 
@@ -202,6 +213,9 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "SIM_LATENCY_SECONDS": ("sim_latency_seconds", _number(float, 0)),
     "SIM_PAIR_SECONDS": ("sim_pair_seconds", _number(float, 0)),
     "SIM_FAILURE_RATE": ("sim_failure_rate", _number(float, 0)),
+    "SIM_DELIVER_SECONDS": ("sim_deliver_seconds", _number(float, 0)),
+    "SIM_READ_RATE": ("sim_read_rate", _rate),
+    "SIM_REPLY_RATE": ("sim_reply_rate", _rate),
     "TYPING_SECONDS_PER_CHAR": ("typing_seconds_per_char", _number(float, 0)),
     "TYPING_MAX_SECONDS": ("typing_max_seconds", _number(float, 0)),
     "CHECK_ON_WHATSAPP": ("check_on_whatsapp", _flag),

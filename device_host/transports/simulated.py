@@ -5,9 +5,14 @@ SIM_LATENCY_SECONDS; SIM_FAILURE_RATE of sends fail transiently. Tables `sim_pho
 `sim_devices` script single phones (not on WhatsApp, failure modes, replies) and devices (logged
 out or banned after N sends, failing starts). Every delivered message is written to
 `sim_deliveries` before the send returns (group commit: one INSERT per flush for every sender
-waiting), so the pages and tests can show what each lead received.
+waiting), so the pages and tests can show what each lead received. The phones answer as real ones
+do: a delivery receipt SIM_DELIVER_SECONDS after each send, a read receipt for SIM_READ_RATE of the
+messages and a reply for SIM_REPLY_RATE of them (chosen from the provider id, so the same message
+always gets the same fate), all from one scheduler thread per network.
 """
 
+import hashlib
+import heapq
 import logging
 import random
 import threading
@@ -30,6 +35,7 @@ from device_host.transports.base import (
     PairingCode,
     PermanentError,
     QrCode,
+    Receipt,
     SendResult,
     TransientError,
     sending_message_id,
@@ -45,6 +51,58 @@ log = logging.getLogger(__name__)
 SCRIPT_REFRESH_SECONDS = 2.0
 # retries of a delivery record while the database is away back off up to this
 FLUSH_RETRY_MAX_SECONDS = 2.0
+# a simulated lead reads a message this many delivery delays after it arrived, and replies after
+READ_AFTER_DELIVERIES = 3.0
+REPLY_AFTER_DELIVERIES = 5.0
+SIM_REPLY_TEXT = "Thanks, tell me more"
+
+
+def fate(provider_id: str, salt: str) -> float:
+    """A number in [0, 1) fixed by the message: whether it is read / answered is deterministic."""
+    digest = hashlib.blake2b(f"{salt}:{provider_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+class Scheduler:
+    """One thread that runs callbacks at their time: receipts and replies of every session
+    (a timer thread per message would not scale to thousands of sends a second)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Any]] = []
+        self._count = 0
+        self._wake = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="sim-scheduler", daemon=True)
+        self._thread.start()
+
+    def later(self, delay: float, action: Any) -> None:
+        """Run action (no arguments) after delay seconds."""
+        with self._wake:
+            self._count += 1
+            heapq.heappush(self._heap, (time.monotonic() + delay, self._count, action))
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._closed and (
+                        not self._heap or self._heap[0][0] > time.monotonic()):
+                    wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                    self._wake.wait(wait)
+                if self._closed:
+                    return
+                _at, _n, action = heapq.heappop(self._heap)
+            try:
+                action()
+            except Exception:  # noqa: BLE001 - one callback must not stop the others
+                log.exception("simulated network: a scheduled event failed")
+
+    def close(self) -> None:
+        """Drop what is pending and stop the thread."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        self._thread.join(timeout=5)
 
 
 class SimulatedNetwork:
@@ -63,6 +121,7 @@ class SimulatedNetwork:
         self._closed = False
         self._flusher = threading.Thread(target=self._flush_loop, name="sim-flusher", daemon=True)
         self._flusher.start()
+        self.scheduler = Scheduler()
 
     # -- scripts ---------------------------------------------------------------------------------
 
@@ -150,7 +209,8 @@ class SimulatedNetwork:
                 done.set()
 
     def close(self) -> None:
-        """Flush what is pending and stop the flusher."""
+        """Flush what is pending and stop the flusher and the scheduler."""
+        self.scheduler.close()
         with self._wake:
             self._closed = True
             self._wake.notify()
@@ -282,7 +342,24 @@ class SimulatedTransport:
             reply = script["reply_text"]
             self._later(float(script["reply_delay_s"]), lambda: self._emit(IncomingMessage(
                 self.device.device_id, to, reply, datetime.now(UTC))))
+        self._answer(to, provider_id)
         return SendResult(provider_id, datetime.now(UTC))
+
+    def _answer(self, to: str, provider_id: str) -> None:
+        """What the lead's phone does with the message: receipts, and sometimes a reply."""
+        settings, later = self.settings, self.network.scheduler.later
+        delay = settings.sim_deliver_seconds
+        device = self.device.device_id
+
+        def receipt(kind: str) -> None:
+            self._emit(Receipt(device, (provider_id,), kind, datetime.now(UTC)))
+
+        later(delay, lambda: receipt("delivered"))
+        if fate(provider_id, "read") < settings.sim_read_rate:
+            later(delay * READ_AFTER_DELIVERIES, lambda: receipt("read"))
+        if fate(provider_id, "reply") < settings.sim_reply_rate:
+            later(delay * REPLY_AFTER_DELIVERIES, lambda: self._emit(IncomingMessage(
+                device, to, SIM_REPLY_TEXT, datetime.now(UTC))))
 
     def stop(self) -> None:
         """Close the session."""

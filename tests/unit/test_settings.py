@@ -55,6 +55,10 @@ def test_private_urls_are_refused_unless_allowed():
         ({"LOGIN_MAX_FAILURES": "0"}, "LOGIN_MAX_FAILURES", "at least 1"),
         ({"LOGIN_THROTTLE_SECONDS": "15m"}, "LOGIN_THROTTLE_SECONDS", "whole number"),
         ({"ALLOW_PRIVATE_URLS": "maybe"}, "ALLOW_PRIVATE_URLS", "yes/no"),
+        ({"CONTENT_FAILURE_PAUSE_AFTER": "0"}, "CONTENT_FAILURE_PAUSE_AFTER", "at least 1"),
+        ({"SIM_READ_RATE": "1.5"}, "SIM_READ_RATE", "between 0 and 1"),
+        ({"SIM_REPLY_RATE": "-0.1"}, "SIM_REPLY_RATE", "at least 0"),
+        ({"SIM_DELIVER_SECONDS": "soon"}, "SIM_DELIVER_SECONDS", "not a number"),
     ],
 )
 def test_bad_values_name_the_variable(environ, variable, words):
