@@ -11,6 +11,7 @@ one statement a batch.
 import logging
 import queue
 import re
+import threading
 from typing import Any
 
 from device_host.transports.base import (
@@ -31,6 +32,8 @@ from dripfleet.stores import sending as sending_store
 
 # the worker's parts log under one name, as the single module did
 log = logging.getLogger("device_host.worker")
+# a receipt is recorded at most this long after it arrives (plus one loop pass)
+RECEIPT_WAKE_SECONDS = 0.25
 
 
 def is_opt_out(text: str, keywords: tuple[str, ...]) -> bool:
@@ -46,6 +49,22 @@ class Inbound:
     def _on_event(self, event: Event) -> None:
         # called on transport threads: only enqueue
         self.events.put(event)
+        if isinstance(event, Receipt):
+            # receipts come by the thousand: one wake-up per RECEIPT_WAKE_SECONDS serves them
+            # all, instead of a loop pass (and its claims) per receipt
+            with self._notify_lock:
+                if self._receipt_timer is not None:
+                    return
+                self._receipt_timer = threading.Timer(RECEIPT_WAKE_SECONDS,
+                                                      self._wake_for_receipts)
+                self._receipt_timer.daemon = True
+                self._receipt_timer.start()
+            return
+        self.wake.set()
+
+    def _wake_for_receipts(self) -> None:
+        with self._notify_lock:
+            self._receipt_timer = None
         self.wake.set()
 
     def _drain_events(self) -> None:

@@ -95,6 +95,7 @@ class Worker(Leases, Sessions, Sending, Inbound):
         self._event_backlog: deque = deque()
         # receipts gathered while the events drain, written together (device_host/inbound.py)
         self._receipts: list = []
+        self._receipt_timer: threading.Timer | None = None
         self._outage = Backoff(first=0.2, most=OUTAGE_RETRY_MAX_SECONDS)
         # a worker whose supervisor died (kill -9) is re-parented: it stops instead of sending on
         self._parent_pid = os.getppid()
