@@ -32,7 +32,10 @@ SELECT id FROM message_queue WHERE user_id = :user_id AND dedupe_key = :dedupe_k
 -- name: message_get
 SELECT id, lead_id, phone, device_id, source, campaign_id, sequence_id, message_type, body,
        media_url, media_id, caption, filename, status, attempts, last_error, failure_class,
-       created_at, updated_at, sent_at, provider_message_id
+       created_at, updated_at, sent_at, provider_message_id, delivered_at, read_at,
+       (SELECT coalesce(json_agg(json_build_object('kind', e.kind, 'at', e.at) ORDER BY e.at),
+                        '[]')
+        FROM message_events e WHERE e.message_id = message_queue.id) AS receipts
 FROM message_queue
 WHERE user_id = :user_id AND id = :message_id
 
@@ -41,7 +44,7 @@ WHERE user_id = :user_id AND id = :message_id
 -- page), with optional filters.
 SELECT id, lead_id, phone, device_id, source, campaign_id, sequence_id, message_type, body,
        media_url, media_id, caption, filename, status, attempts, last_error, failure_class,
-       created_at, updated_at, sent_at, provider_message_id
+       created_at, updated_at, sent_at, provider_message_id, delivered_at, read_at
 FROM message_queue
 WHERE user_id = :user_id
   AND id < coalesce(CAST(:before AS bigint), 9223372036854775807)

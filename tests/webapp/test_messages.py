@@ -286,6 +286,27 @@ def test_the_timeline_of_a_failed_message_says_why(alice, engine):
         ("queued", None, None), ("failed", "not on WhatsApp", "recipient")]
 
 
+def test_the_timeline_carries_the_receipts_in_order(alice, engine):
+    make_device(alice, engine)
+    message = send(alice, phone=new_phone(), body="hi").get_json()
+    with engine.begin() as conn:
+        conn.execute(text(
+            "UPDATE message_queue SET status = 'sent', sent_at = created_at + interval '1 second',"
+            " provider_message_id = 'P', delivered_at = created_at + interval '2 seconds',"
+            " read_at = created_at + interval '9 seconds' WHERE id = :i"), {"i": message["id"]})
+        conn.execute(text(
+            "INSERT INTO message_events (message_id, kind, at) SELECT id, k, created_at + d"
+            " FROM message_queue, (VALUES ('read', interval '9 seconds'),"
+            " ('delivered', interval '2 seconds')) AS x(k, d) WHERE id = :i"),
+            {"i": message["id"]})
+    detail = alice.get(f"/api/messages/{message['id']}").get_json()
+    assert [e["kind"] for e in detail["timeline"]] == ["queued", "sent", "delivered", "read"]
+    assert detail["delivered_at"] < detail["read_at"]
+    listed = alice.get("/api/messages").get_json()["items"][0]
+    assert (listed["delivered_at"], listed["read_at"]) == (detail["delivered_at"],
+                                                           detail["read_at"])
+
+
 def test_a_cookie_send_needs_the_csrf_header(alice, engine, app):
     make_device(alice, engine)
     browser = app.test_client()

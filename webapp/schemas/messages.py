@@ -10,7 +10,8 @@ from webapp.schemas.sequences import MESSAGE_TYPES, MediaUrl
 
 STATUSES = ("queued", "held", "sending", "sent", "failed", "cancelled", "expired")
 SOURCES = ("campaign", "sequence", "api")
-TIMELINE_KINDS = ("queued", "sent", "failed", "cancelled", "expired")
+TIMELINE_KINDS = ("queued", "sent", "delivered", "read", "played", "failed", "cancelled",
+                  "expired")
 
 
 class MessageIn(Schema):
@@ -78,6 +79,9 @@ class MessageItem(Schema):
                            metadata={"enum": list(FAILURE_CLASSES)})
     created_at = Instant(required=True)
     sent_at = Instant(allow_none=True, required=True)
+    delivered_at = Instant(allow_none=True, required=True,
+                           metadata={"description": "WhatsApp's delivery receipt"})
+    read_at = Instant(allow_none=True, required=True)
     provider_message_id = String(allow_none=True, required=True)
 
 

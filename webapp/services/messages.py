@@ -1,6 +1,7 @@
 """One-off sends (source 'api') under the rules of every message, and reading messages."""
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -26,11 +27,13 @@ def dedupe_key(user_id: int, idempotency_key: str | None) -> str:
 def timeline(message: dict[str, Any]) -> list[dict[str, Any]]:
     """What happened to a message, oldest first.
 
-    The one place a timeline is built: for now from the row's own times; receipts (delivered,
-    read, played from message_events and delivered_at / read_at) belong here when they exist."""
+    The one place a timeline is built: the row's own times, and the receipts WhatsApp reported
+    (message_events: delivered, read, played)."""
     events: list[dict[str, Any]] = [{"kind": "queued", "at": message["created_at"]}]
     if message["sent_at"] is not None:
         events.append({"kind": "sent", "at": message["sent_at"]})
+    for receipt in message.get("receipts") or []:
+        events.append({"kind": receipt["kind"], "at": datetime.fromisoformat(receipt["at"])})
     status = message["status"]
     if status == "failed":
         # the outcome statement stamps updated_at when it records the failure
@@ -47,7 +50,7 @@ def get_message(conn: Connection, user_id: int, message_id: int) -> dict[str, An
     row = messages.get_message(conn, user_id, message_id)
     if row is None:
         raise not_found("message", message_id)
-    return {**row, "timeline": timeline(row)}
+    return {**{k: v for k, v in row.items() if k != "receipts"}, "timeline": timeline(row)}
 
 
 def list_messages(conn: Connection, user_id: int, limit: int = 50, before: int | None = None,
