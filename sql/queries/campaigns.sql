@@ -77,8 +77,10 @@ WHERE user_id = :user_id AND opted_out_at IS NULL
   AND (:target_status = 'all' OR target_status = :target_status)
 
 -- name: campaign_message_counts
--- The campaign's messages by device, status and (for failures) failure class.
-SELECT device_id, status, failure_class, count(*) AS n
+-- The campaign's messages by device, status and (for failures) failure class, with how many
+-- of them WhatsApp reported delivered and read.
+SELECT device_id, status, failure_class, count(*) AS n, count(delivered_at) AS delivered,
+       count(read_at) AS read
 FROM message_queue
 WHERE user_id = :user_id AND campaign_id = :campaign_id
 GROUP BY device_id, status, failure_class

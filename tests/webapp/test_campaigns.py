@@ -113,7 +113,9 @@ def test_progress(alice, engine):
     _message(engine, alice.id, campaign["id"], "camp:b", "sent")
     progress = alice.get(f"/api/campaigns/{campaign['id']}/progress").get_json()
     assert progress["audience_size"] == 3
-    assert (progress["queued"], progress["sent"], progress["pending"]) == (1, 1, 1)
+    # pending: one lead not materialised yet and one message still queued
+    assert (progress["queued"], progress["sent"], progress["pending"]) == (1, 1, 2)
+    assert (progress["delivered"], progress["read"]) == (0, 0)
     assert len(progress["devices"]) == 2
     assert progress["failed_by_class"] == {"device": 0, "recipient": 0, "content": 0}
 
@@ -128,6 +130,19 @@ def test_progress_counts_failures_by_class(alice, engine):
     progress = alice.get(f"/api/campaigns/{campaign['id']}/progress").get_json()
     assert progress["failed"] == 3
     assert progress["failed_by_class"] == {"device": 0, "recipient": 2, "content": 1}
+
+
+def test_progress_counts_receipts(alice, engine):
+    campaign = make_campaign(alice)
+    for key, delivered, read in (("a", True, True), ("b", True, False), ("c", False, False)):
+        message = _message(engine, alice.id, campaign["id"], f"camp:rc{key}", "sent")
+        with engine.begin() as conn:
+            conn.execute(text(
+                "UPDATE message_queue SET delivered_at = CASE WHEN :d THEN now() END,"
+                " read_at = CASE WHEN :r THEN now() END WHERE id = :m"),
+                {"d": delivered, "r": read, "m": message})
+    progress = alice.get(f"/api/campaigns/{campaign['id']}/progress").get_json()
+    assert (progress["sent"], progress["delivered"], progress["read"]) == (3, 2, 1)
 
 
 CAMPAIGN_CALLS = [

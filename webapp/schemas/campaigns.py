@@ -112,7 +112,10 @@ class Progress(_Counts):
     campaign_id = Integer(required=True)
     status = String(required=True)
     audience_size = Integer(required=True)
-    pending = Integer(required=True)
+    pending = Integer(required=True, metadata={
+        "description": "leads not materialised yet plus messages queued, held or sending"})
+    delivered = Integer(required=True, metadata={"description": "WhatsApp reported delivered"})
+    read = Integer(required=True, metadata={"description": "WhatsApp reported read"})
     failed_by_class = Nested(FailedByClass, required=True)
     devices = List(Nested(DeviceProgress), required=True)
 

@@ -154,9 +154,12 @@ def campaign_progress(conn: Connection, user_id: int, campaign_id: int) -> dict[
                                             campaign["target_status"])
     totals = dict.fromkeys(STATUSES, 0)
     failed_by_class = dict.fromkeys(FAILURE_CLASSES, 0)
+    receipts = {"delivered": 0, "read": 0}
     per_device: dict[int | None, dict[str, int]] = {}
     for row in campaigns.message_counts(conn, user_id, campaign_id):
         totals[row["status"]] += row["n"]
+        receipts["delivered"] += row["delivered"]
+        receipts["read"] += row["read"]
         if row["status"] == "failed" and row["failure_class"] in failed_by_class:
             failed_by_class[row["failure_class"]] += row["n"]
         device = per_device.setdefault(row["device_id"], dict.fromkeys(STATUSES, 0))
@@ -164,7 +167,10 @@ def campaign_progress(conn: Connection, user_id: int, campaign_id: int) -> dict[
     materialised = sum(totals.values())
     return {
         "campaign_id": campaign_id, "status": campaign["status"], "audience_size": audience,
-        **totals, "pending": max(audience - materialised, 0),
+        # still to go: leads not materialised yet, and messages waiting or being sent
+        **totals, **receipts,
+        "pending": max(audience - materialised, 0) + sum(
+            totals[status] for status in ("queued", "held", "sending")),
         "failed_by_class": failed_by_class,
         "devices": [{"device_id": device_id, **counts}
                     for device_id, counts in sorted(per_device.items(),

@@ -144,6 +144,8 @@ dripfleet.live["#campaign-progress"] = (section) => {
     dripfleet.text(document.getElementById("count-sent"), sent);
     dripfleet.text(document.getElementById("count-failed"), failed);
     dripfleet.text(document.getElementById("count-pending"), p.pending || 0);
+    dripfleet.text(document.getElementById("count-delivered"), p.delivered || 0);
+    dripfleet.text(document.getElementById("count-read"), p.read || 0);
     dripfleet.text(document.getElementById("count-total"), total);
     const badge = document.getElementById("campaign-status");
     if (p.status) { dripfleet.text(badge, p.status); badge.className = dripfleet.badgeClass(p.status); }
