@@ -1,0 +1,40 @@
+"""Issue 13, acceptance 1: a campaign to 20 leads on the simulated network where every lead
+reads: every message is delivered then read, and the progress endpoint says 20 / 20 / 20."""
+
+import time
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+
+from pipelines.tick import run_tick
+from tests.device_host.conftest import fast_settings, run_worker  # noqa: F401
+
+
+def test_every_lead_reads_and_progress_shows_20_20_20(
+        alice, engine, database_url, run_worker):  # noqa: F811 - the fixtures imported above
+    device = alice.post("/api/devices", json={"name": "phone"}).get_json()["id"]
+    with engine.begin() as conn:  # paired, as the simulated network would have it
+        conn.execute(text("UPDATE devices SET status = 'online', min_delay_s = 0,"
+                          " max_delay_s = 0 WHERE id = :d"), {"d": device})
+    for n in range(20):
+        assert alice.post("/api/leads", json={"phone": f"+6013555{n:04d}",
+                                              "niches": ["yoga"]}).status_code == 201
+    campaign = alice.post("/api/campaigns", json={
+        "title": "Retreat", "niche": "yoga", "body": "Hi {{ first_name }}",
+        "scheduled_at": datetime.now(UTC).isoformat()}).get_json()["id"]
+    assert alice.post(f"/api/campaigns/{campaign}/schedule").status_code == 200
+    assert run_tick(database_url=database_url).success
+    run_worker(sim_deliver_seconds=0.05, sim_read_rate=1.0)
+    deadline = time.monotonic() + 60
+    while True:
+        progress = alice.get(f"/api/campaigns/{campaign}/progress").get_json()
+        if progress["read"] == 20 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert (progress["sent"], progress["delivered"], progress["read"]) == (20, 20, 20), progress
+    assert progress["pending"] == 0
+    with engine.begin() as conn:
+        order = conn.execute(text(
+            "SELECT bool_and(sent_at <= delivered_at AND delivered_at <= read_at)"
+            " FROM message_queue WHERE campaign_id = :c"), {"c": campaign}).scalar()
+    assert order is True
