@@ -12,9 +12,11 @@ import logging
 import queue
 import re
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 from device_host.transports.base import (
+    INBOUND_TYPES,
     Banned,
     Connected,
     Disconnected,
@@ -34,6 +36,8 @@ from dripfleet.stores import sending as sending_store
 log = logging.getLogger("device_host.worker")
 # a receipt is recorded at most this long after it arrives (plus one loop pass)
 RECEIPT_WAKE_SECONDS = 0.25
+# the numbers a lead may have (leads.phone's rule): others are not stored
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 def is_opt_out(text: str, keywords: tuple[str, ...]) -> bool:
@@ -79,6 +83,9 @@ class Inbound:
             if isinstance(item, Receipt):
                 self._receipts.append(item)
                 continue
+            if isinstance(item, IncomingMessage) and E164.match(item.from_phone):
+                # stored with the pass's others, one statement (an opt-out also acts below)
+                self._inbound.append(item)
             try:
                 self._handle(item)
             except Exception as error:
@@ -88,6 +95,26 @@ class Inbound:
                     raise
                 # one bad event must not stop every device
                 log.exception("%s: handling %r failed", self.owner, item)
+
+    def _record_inbound(self) -> None:
+        """Store the pass's incoming messages in one statement; kept on an outage."""
+        if not self._inbound:
+            return
+        batch, self._inbound = self._inbound, []
+        now = datetime.now(UTC)
+        rows = [{"device_id": m.device_id, "phone": m.from_phone,
+                 "message_type": m.message_type if m.message_type in INBOUND_TYPES else "other",
+                 "text": m.text, "provider_message_id": m.provider_message_id,
+                 "quoted_provider_id": m.quoted_provider_id, "received_at": m.received_at or now}
+                for m in batch]
+        try:
+            with self.engine.begin() as conn:
+                sending_store.record_inbound(conn, rows)
+        except Exception as error:
+            if is_outage(error):
+                self._inbound = batch + self._inbound
+                raise
+            log.exception("%s: storing %d incoming messages failed", self.owner, len(rows))
 
     def _record_receipts(self) -> None:
         """Write the gathered receipts in one statement; kept for the next pass on an outage.

@@ -95,6 +95,7 @@ class Worker(Leases, Sessions, Sending, Inbound):
         self._event_backlog: deque = deque()
         # receipts gathered while the events drain, written together (device_host/inbound.py)
         self._receipts: list = []
+        self._inbound: list = []  # incoming messages of this pass, stored together
         self._receipt_timer: threading.Timer | None = None
         self._outage = Backoff(first=0.2, most=OUTAGE_RETRY_MAX_SECONDS)
         # a worker whose supervisor died (kill -9) is re-parented: it stops instead of sending on
@@ -179,6 +180,7 @@ class Worker(Leases, Sessions, Sending, Inbound):
         self._drain_events()
         self._record_outcomes()
         self._record_receipts()
+        self._record_inbound()
         if now >= self._next_lease or (
             self._lease_due and now - self._last_lease >= LEASE_PASS_MIN_SECONDS
         ):

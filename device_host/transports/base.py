@@ -92,13 +92,20 @@ class Banned(Event):
     reason: str = ""
 
 
+INBOUND_TYPES = ("text", "image", "video", "document", "audio", "sticker", "other")
+
+
 @dataclass(frozen=True)
 class IncomingMessage(Event):
-    """A message a lead sent to this device."""
+    """A message a lead sent to this device: its text (or a media caption), its type, the
+    provider id WhatsApp gave it and, when it quotes a message, the quoted one's provider id."""
 
     from_phone: str
     text: str
     received_at: datetime | None = None
+    message_type: str = "text"
+    provider_message_id: str | None = None
+    quoted_provider_id: str | None = None
 
 
 RECEIPT_KINDS = ("delivered", "read", "played")

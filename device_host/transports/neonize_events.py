@@ -156,12 +156,41 @@ def _receipt(device_id: int, event: Any, now: datetime) -> list[Event]:
                     _timestamp(event.Timestamp, now))]
 
 
+# incoming message fields → our type (the first present wins); protocol messages (edits,
+# revokes), reactions and the like are not messages a lead wrote
+_MEDIA_TYPES = (("imageMessage", "image"), ("videoMessage", "video"),
+                ("documentMessage", "document"), ("audioMessage", "audio"),
+                ("stickerMessage", "sticker"))
+
+
+def message_type(message: Any) -> str | None:
+    """Our type of an incoming WhatsApp message, or None when it is no message a lead wrote."""
+    if message.conversation or message.HasField("extendedTextMessage"):
+        return "text"
+    for field, kind in _MEDIA_TYPES:
+        if message.HasField(field):
+            return kind
+    return None
+
+
+def _quoted_id(message: Any) -> str | None:
+    for field in ("extendedTextMessage", "imageMessage", "videoMessage", "documentMessage"):
+        if message.HasField(field):
+            stanza = getattr(message, field).contextInfo.stanzaID
+            if stanza:
+                return stanza
+    return None
+
+
 def _incoming(device_id: int, event: Any) -> list[Event]:
     source = event.Info.MessageSource
     if source.IsFromMe or source.IsGroup:
         return []
     phone = _sender_phone(source)
-    text = message_text(event.Message)
-    if phone is None or not text:
+    kind = message_type(event.Message)
+    if phone is None or kind is None:
         return []
-    return [IncomingMessage(device_id, phone, text, _timestamp(event.Info.Timestamp, None))]
+    return [IncomingMessage(
+        device_id, phone, message_text(event.Message), _timestamp(event.Info.Timestamp, None),
+        message_type=kind, provider_message_id=event.Info.ID or None,
+        quoted_provider_id=_quoted_id(event.Message))]

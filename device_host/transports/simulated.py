@@ -341,7 +341,8 @@ class SimulatedTransport:
         if script and script["reply_text"]:
             reply = script["reply_text"]
             self._later(float(script["reply_delay_s"]), lambda: self._emit(IncomingMessage(
-                self.device.device_id, to, reply, datetime.now(UTC))))
+                self.device.device_id, to, reply, datetime.now(UTC),
+                provider_message_id="SIMIN" + uuid.uuid4().hex[:16].upper())))
         self._answer(to, provider_id)
         return SendResult(provider_id, datetime.now(UTC))
 
@@ -359,7 +360,9 @@ class SimulatedTransport:
             later(delay * READ_AFTER_DELIVERIES, lambda: receipt("read"))
         if fate(provider_id, "reply") < settings.sim_reply_rate:
             later(delay * REPLY_AFTER_DELIVERIES, lambda: self._emit(IncomingMessage(
-                device, to, SIM_REPLY_TEXT, datetime.now(UTC))))
+                device, to, SIM_REPLY_TEXT, datetime.now(UTC),
+                provider_message_id="SIMIN" + uuid.uuid4().hex[:16].upper(),
+                quoted_provider_id=provider_id)))
 
     def stop(self) -> None:
         """Close the session."""

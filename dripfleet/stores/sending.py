@@ -17,7 +17,7 @@ queries.require(
     "claim_messages", "claim_misses", "record_outcomes", "renew_message_leases",
     "rescue_messages", "failover_messages", "opt_out_lead", "recent_sends", "media_data",
     "devices_with_queued", "campaign_messages_hold", "sequence_messages_hold",
-    "record_receipts",
+    "record_receipts", "record_inbound",
 )
 
 OUTCOME_KINDS = ("sent", "transient", "permanent", "requeue")
@@ -198,3 +198,21 @@ def record_receipts(
         {"device_ids": device_ids, "provider_ids": provider_ids, "kinds": kinds, "ats": ats},
     ).mappings().one()
     return {"events": int(row["events"]), "messages": int(row["messages"])}
+
+
+def record_inbound(conn: Connection, messages: list[dict[str, Any]]) -> dict[str, int]:
+    """Store incoming messages (device_id, phone, message_type, text, provider_message_id,
+    quoted_provider_id, received_at) in one statement; unknown numbers become leads."""
+    if not messages:
+        return {"stored": 0, "new_leads": 0}
+
+    def column(key: str) -> list[Any]:
+        return [m[key] for m in messages]
+
+    row = conn.execute(queries.text("record_inbound"), {
+        "device_ids": column("device_id"), "phones": column("phone"),
+        "types": column("message_type"), "texts": column("text"),
+        "provider_ids": column("provider_message_id"),
+        "quoted_ids": column("quoted_provider_id"), "received": column("received_at"),
+    }).mappings().one()
+    return {"stored": int(row["stored"]), "new_leads": int(row["new_leads"])}

@@ -481,3 +481,41 @@ WITH r AS (
     RETURNING message_id
 )
 SELECT (SELECT count(*) FROM e) AS events, (SELECT count(*) FROM m) AS messages
+
+-- name: record_inbound
+-- Store a batch of incoming messages in one statement. Each comes to a device; its user owns
+-- the conversation, and a number that is none of the user's leads becomes one (niche
+-- 'inbound'). A quote of one of our messages is linked to it; a message handed over twice is
+-- stored once.
+WITH x AS (
+    SELECT x.*, d.user_id
+    FROM unnest(CAST(:device_ids AS bigint[]), CAST(:phones AS text[]), CAST(:types AS text[]),
+                CAST(:texts AS text[]), CAST(:provider_ids AS text[]),
+                CAST(:quoted_ids AS text[]), CAST(:received AS timestamptz[]))
+        AS x(device_id, phone, message_type, text, provider_id, quoted_id, received_at)
+    JOIN devices d ON d.id = x.device_id
+), new_leads AS (
+    INSERT INTO leads (user_id, phone, niches)
+    SELECT DISTINCT user_id, phone, ARRAY['inbound'] FROM x
+    ON CONFLICT (user_id, phone) DO NOTHING
+    RETURNING id, user_id, phone
+), lead_ids AS (
+    SELECT id, user_id, phone FROM new_leads
+    UNION ALL
+    SELECT l.id, l.user_id, l.phone FROM leads l JOIN (SELECT DISTINCT user_id, phone FROM x) p
+        ON l.user_id = p.user_id AND l.phone = p.phone
+), stored AS (
+    INSERT INTO inbound_messages (user_id, device_id, lead_id, phone, message_type, text,
+                                  provider_message_id, quoted_provider_id, quoted_message_id,
+                                  received_at)
+    SELECT DISTINCT ON (x.device_id, coalesce(x.provider_id, gen_random_uuid()::text))
+           x.user_id, x.device_id, l.id, x.phone, x.message_type, x.text, x.provider_id,
+           x.quoted_id, q.id, x.received_at
+    FROM x
+    JOIN lead_ids l ON l.user_id = x.user_id AND l.phone = x.phone
+    LEFT JOIN message_queue q ON x.quoted_id IS NOT NULL AND q.device_id = x.device_id
+                             AND q.provider_message_id = x.quoted_id
+    ON CONFLICT (device_id, provider_message_id) DO NOTHING
+    RETURNING id
+)
+SELECT (SELECT count(*) FROM stored) AS stored, (SELECT count(*) FROM new_leads) AS new_leads

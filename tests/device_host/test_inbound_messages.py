@@ -1,0 +1,59 @@
+"""Incoming messages are stored, one statement a batch: unknown numbers become leads, a quote of
+ours is linked, a message handed over twice is stored once, opt-outs still act."""
+
+from datetime import UTC, datetime
+
+from dripfleet.stores import sending
+from dripfleet.stores import simulated as sim_store
+
+AT = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+
+
+def _message(device: int, phone: str, text: str, provider_id: str | None, **kw) -> dict:
+    return {"device_id": device, "phone": phone, "message_type": kw.get("type", "text"),
+            "text": text, "provider_message_id": provider_id,
+            "quoted_provider_id": kw.get("quoted"), "received_at": AT}
+
+
+def test_inbound_batch_links_leads_quotes_and_stores_each_once(fleet, engine):
+    user = fleet.user()
+    device = fleet.device(user)
+    lead_id, phone = fleet.lead(user)
+    ours = fleet.queue(user, device, 1, lead=(lead_id, phone))[0]
+    fleet.sql("UPDATE message_queue SET status = 'sent', provider_message_id = 'OUT1'"
+              " WHERE id = :m", m=ours)
+    stranger = "+60199990001"
+    with engine.begin() as conn:
+        counts = sending.record_inbound(conn, [
+            _message(device, phone, "yes please", "IN1", quoted="OUT1"),
+            _message(device, phone, "yes please", "IN1", quoted="OUT1"),  # handed over twice
+            _message(device, stranger, "", "IN2", type="image"),
+            _message(device, stranger, "who is this?", None)])
+    assert counts == {"stored": 3, "new_leads": 1}
+    with engine.begin() as conn:  # again: WhatsApp redelivers after a reconnect
+        assert sending.record_inbound(conn, [_message(device, phone, "yes please", "IN1")]) == {
+            "stored": 0, "new_leads": 0}
+    rows = fleet.sql("SELECT i.phone, i.message_type, i.text, i.quoted_message_id, l.niches"
+                     " FROM inbound_messages i JOIN leads l ON l.id = i.lead_id")
+    assert sorted(tuple(r) for r in rows) == sorted([
+        (phone, "text", "yes please", ours, []),
+        (stranger, "image", "", None, ["inbound"]),
+        (stranger, "text", "who is this?", None, ["inbound"]),
+    ])
+
+
+def test_the_worker_stores_replies_and_opt_outs_still_act(fleet, run_worker):
+    user = fleet.user()
+    device = fleet.device(user)
+    chatty, quiet = fleet.lead(user), fleet.lead(user)
+    with fleet.engine.begin() as conn:
+        sim_store.set_phone(conn, chatty[1], reply_text="Sounds good")
+        sim_store.set_phone(conn, quiet[1], reply_text="STOP")
+    fleet.queue(user, device, 1, lead=chatty)
+    fleet.queue(user, device, 1, lead=quiet)
+    run_worker()
+    fleet.wait_until(lambda: fleet.sql("SELECT count(*) FROM inbound_messages")[0][0] == 2)
+    rows = dict(fleet.sql("SELECT phone, text FROM inbound_messages"))
+    assert rows == {chatty[1]: "Sounds good", quiet[1]: "STOP"}
+    fleet.wait_until(lambda: fleet.sql("SELECT opted_out_at IS NOT NULL FROM leads"
+                                       " WHERE id = :l", l=quiet[0])[0][0])
