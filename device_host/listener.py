@@ -19,9 +19,11 @@ class Listener:
     It reconnects with backoff after errors, and calls on_notify("*", "*") after each (re)connect
     because notifications sent while disconnected are lost."""
 
-    def __init__(self, database_url: str, on_notify: Callable[[str, str], None]) -> None:
+    def __init__(self, database_url: str, on_notify: Callable[[str, str], None],
+                 channels: tuple[str, ...] = CHANNELS) -> None:
         self.url = libpq_url(database_url)
         self.on_notify = on_notify
+        self.channels = channels
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="listener", daemon=True)
 
@@ -39,7 +41,7 @@ class Listener:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self.url, autocommit=True) as conn:
-                    for channel in CHANNELS:
+                    for channel in self.channels:
                         conn.execute(f"LISTEN {channel}")
                     backoff = 0.5
                     self.on_notify("*", "*")

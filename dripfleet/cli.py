@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
         "dagster", help="run a Dagster command with DAGSTER_HOME and its storage URL prepared"
     )
     dagster.add_argument("argv", nargs=argparse.REMAINDER, help="-- then the command")
+    reply = sub.add_parser(
+        "sim-reply", help="simulated network: a lead writes TEXT to a device (as a real reply)")
+    reply.add_argument("--from", dest="phone", required=True, metavar="LEAD_PHONE")
+    reply.add_argument("--to", dest="device_id", required=True, type=int, metavar="DEVICE_ID")
+    reply.add_argument("text", metavar="TEXT")
     # other processes' entry points go here; their handlers import lazily so that
     # `dripfleet migrate` does not import Dagster, Flask or the device host
     return parser
@@ -178,6 +183,29 @@ def _dagster(args: argparse.Namespace, settings: Settings) -> int:
     argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     exec_dagster(settings, argv)
     return 1  # not reached: exec replaces this process
+
+@command("sim-reply")
+def _sim_reply(args: argparse.Namespace, settings: Settings) -> int:
+    from dripfleet.database import get_engine, resolve_url
+    from dripfleet.phones import try_normalize_phone
+    from dripfleet.stores import simulated
+
+    if settings.transport != "simulated":
+        print("dripfleet sim-reply: only with the simulated network (TRANSPORT=simulated)",
+              file=sys.stderr)
+        return 2
+    phone, problem = try_normalize_phone(args.phone, settings.default_region)
+    if phone is None:
+        print(f"dripfleet sim-reply: --from: {args.phone!r}: {problem}", file=sys.stderr)
+        return 2
+    with get_engine(resolve_url(settings)).begin() as conn:
+        if not simulated.add_inbox(conn, args.device_id, phone, args.text):
+            print(f"dripfleet sim-reply: --to: there is no device {args.device_id}",
+                  file=sys.stderr)
+            return 2
+    print(f"{phone} wrote to device {args.device_id}; the device host that drives it receives it")
+    return 0
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from device_host.listener import Listener
 from device_host.transports.base import (
     Banned,
     Connected,
@@ -122,6 +123,46 @@ class SimulatedNetwork:
         self._flusher = threading.Thread(target=self._flush_loop, name="sim-flusher", daemon=True)
         self._flusher.start()
         self.scheduler = Scheduler()
+        # sessions of this process by device, for what `dripfleet sim-reply` writes to them
+        self._sessions: dict[int, SimulatedTransport] = {}
+        self._database_url = database_url
+        self._inbox: Listener | None = None
+
+    # -- what simulated leads write (`dripfleet sim-reply`) -----------------------------------
+
+    def attach(self, session: "SimulatedTransport") -> None:
+        """A session started: messages written to its device reach it."""
+        with self._lock:
+            self._sessions[session.device.device_id] = session
+            if self._inbox is None and not self._closed:
+                self._inbox = Listener(self._database_url, self._take_inbox, ("sim_inbox",))
+                self._inbox.start()
+
+    def detach(self, session: "SimulatedTransport") -> None:
+        """A session stopped."""
+        with self._lock:
+            if self._sessions.get(session.device.device_id) is session:
+                del self._sessions[session.device.device_id]
+
+    def _take_inbox(self, _channel: str, _payload: str) -> None:
+        # on the listener's thread, after each notification (and each reconnect)
+        with self._lock:
+            sessions = dict(self._sessions)
+        if not sessions:
+            return
+        try:
+            with self.engine.begin() as conn:
+                rows = sim_store.take_inbox(conn, sorted(sessions))
+        except Exception as error:
+            if not is_outage(error):
+                log.exception("simulated network: reading what leads wrote failed")
+            return  # the rows stay; the listener's reconnect takes them
+        for row in rows:
+            session = sessions.get(row["device_id"])
+            if session is not None:
+                session._emit(IncomingMessage(
+                    row["device_id"], row["phone"], row["text"], row["created_at"],
+                    provider_message_id="SIMIN" + uuid.uuid4().hex[:16].upper()))
 
     # -- scripts ---------------------------------------------------------------------------------
 
@@ -209,8 +250,12 @@ class SimulatedNetwork:
                 done.set()
 
     def close(self) -> None:
-        """Flush what is pending and stop the flusher and the scheduler."""
+        """Flush what is pending and stop the flusher, the scheduler and the inbox listener."""
         self.scheduler.close()
+        with self._lock:
+            inbox, self._inbox = self._inbox, None
+        if inbox is not None:
+            inbox.stop()
         with self._wake:
             self._closed = True
             self._wake.notify()
@@ -247,6 +292,7 @@ class SimulatedTransport:
         if script and script["start_fails"]:
             raise TransientError("simulated: the session could not connect")
         self._on_event = on_event
+        self.network.attach(self)
         if self.device.pairing_mode is None:
             self._emit(Connected(self.device.device_id))
 
@@ -367,6 +413,7 @@ class SimulatedTransport:
     def stop(self) -> None:
         """Close the session."""
         self._stopped.set()
+        self.network.detach(self)
         for timer in self._timers:
             timer.cancel()
 

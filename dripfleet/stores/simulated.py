@@ -8,7 +8,7 @@ from dripfleet.queries import queries
 
 queries.require(
     "sim_phone_scripts", "sim_device_scripts", "sim_record_deliveries", "sim_set_phone",
-    "sim_set_device", "sim_deliveries_to",
+    "sim_set_device", "sim_deliveries_to", "sim_inbox_add", "sim_inbox_take",
 )
 
 
@@ -72,3 +72,17 @@ def deliveries_to(conn: Connection, phone: str) -> list[dict[str, Any]]:
     """Everything the simulated network delivered to a phone, oldest first."""
     rows = conn.execute(queries.text("sim_deliveries_to"), {"phone": phone}).mappings().all()
     return [dict(row) for row in rows]
+
+
+def add_inbox(conn: Connection, device_id: int, phone: str, text: str) -> int | None:
+    """A simulated lead writes text to a device; the row id, or None when there is no device."""
+    return conn.execute(queries.text("sim_inbox_add"),
+                        {"device_id": device_id, "phone": phone, "text": text}).scalar()
+
+
+def take_inbox(conn: Connection, device_ids: list[int]) -> list[dict[str, Any]]:
+    """Take (delete and return) what simulated leads wrote to these devices, oldest first."""
+    if not device_ids:
+        return []
+    rows = conn.execute(queries.text("sim_inbox_take"), {"device_ids": device_ids}).mappings()
+    return sorted((dict(r) for r in rows), key=lambda r: r["created_at"])

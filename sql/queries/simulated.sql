@@ -33,3 +33,17 @@ SELECT id, device_id, message_id, phone, message_type, content, media_bytes,
 FROM sim_deliveries
 WHERE phone = :phone
 ORDER BY id
+
+-- name: sim_inbox_add
+-- A simulated lead writes to a device (`dripfleet sim-reply`); nothing when there is no such
+-- device.
+INSERT INTO sim_inbox (device_id, phone, text)
+SELECT id, :phone, :text FROM devices WHERE id = :device_id
+RETURNING id
+
+-- name: sim_inbox_take
+-- The written messages for the devices whose sessions run in this process, taken once.
+DELETE FROM sim_inbox
+WHERE id IN (SELECT id FROM sim_inbox WHERE device_id = ANY(CAST(:device_ids AS bigint[]))
+             ORDER BY id FOR UPDATE SKIP LOCKED)
+RETURNING device_id, phone, text, created_at
