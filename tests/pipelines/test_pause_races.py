@@ -25,6 +25,7 @@ from dripfleet.settings import load_settings
 from dripfleet.stores import campaign_messages, materialise, sequence_messages
 from dripfleet.stores.campaign_messages import materialise_campaign_messages
 from dripfleet.stores.sequence_messages import materialise_sequence_messages
+from tests.device_host.conftest import FAST_ENV  # the device host's fast timings
 from webapp.services import campaigns as campaign_service
 from webapp.services import leads as lead_service
 from webapp.services import sequences as sequence_service
@@ -34,15 +35,6 @@ LEADS = 4
 WAIT_S = 60
 _owners = itertools.count(1)
 
-# the device host's fast timings (tests/device_host/conftest.py), so a worker settles quickly
-FAST_ENV = {
-    "HEALTH_CHECK_SECONDS": "0.3",
-    "SIM_LATENCY_SECONDS": "0.02",
-    "SIM_PAIR_SECONDS": "0.3",
-    "RETRY_BACKOFF_SECONDS": "0.1",
-    "MIN_DELAY_SECONDS": "0",
-    "MAX_DELAY_SECONDS": "0",
-}
 
 
 def race(
