@@ -1,0 +1,70 @@
+-- name: conversation_lead
+-- The lead whose conversation is read or marked: none when missing or another user's.
+SELECT id FROM leads WHERE user_id = :user_id AND id = :lead_id
+
+-- name: conversation_page
+-- One lead's messages in both directions, newest first, keyset-paged on (at, direction, id)
+-- with 'out' > 'in' at an equal instant. The service turns the cursor into one bound per branch
+-- (out_id / in_id: the cursor's id in its own direction, else 0 or the largest id, i.e. "all of
+-- that instant" or "none of it"), so each branch keeps to a plain (time, id) row comparison.
+-- Each branch is ordered and limited by itself, so the outer sort sees at most 2 × limit rows.
+-- inbound: walks inbound_messages_lead_idx (lead_id, received_at DESC, id DESC) from the cursor
+--   and stops after `limit` rows.
+-- outbound: message_queue has no per-lead time index (message_queue_lead_open_idx holds only
+--   queued / held / sending rows, and sent, failed, cancelled rows belong here too), so PostgreSQL
+--   reads message_queue by user_id and lead_id with a sequential scan and a top-N sort: a cost
+--   that grows with the whole queue table, not with the page. An index on
+--   (lead_id, coalesce(sent_at, created_at) DESC, id DESC) would make it walk only the page; it
+--   is not added here (its write cost on the hot queue table is a separate decision).
+(SELECT 'out' AS direction, q.id, coalesce(q.sent_at, q.created_at) AS at, q.message_type,
+        CASE WHEN q.message_type = 'text' THEN q.body ELSE coalesce(q.caption, '') END AS text,
+        q.device_id, q.status, q.delivered_at, q.read_at, q.failure_class,
+        CAST(NULL AS bigint) AS quoted_message_id
+ FROM message_queue q
+ WHERE q.user_id = :user_id AND q.lead_id = :lead_id
+   AND (coalesce(q.sent_at, q.created_at), q.id)
+       < (coalesce(CAST(:before_at AS timestamptz), 'infinity'), CAST(:out_id AS bigint))
+ ORDER BY coalesce(q.sent_at, q.created_at) DESC, q.id DESC
+ LIMIT :limit)
+UNION ALL
+(SELECT 'in', m.id, m.received_at, m.message_type, m.text, m.device_id, NULL, NULL,
+        m.read_at, NULL, m.quoted_message_id
+ FROM inbound_messages m
+ WHERE m.lead_id = :lead_id AND m.user_id = :user_id
+   AND (m.received_at, m.id)
+       < (coalesce(CAST(:before_at AS timestamptz), 'infinity'), CAST(:in_id AS bigint))
+ ORDER BY m.received_at DESC, m.id DESC
+ LIMIT :limit)
+ORDER BY at DESC, direction DESC, id DESC
+LIMIT :limit
+
+-- name: inbox_page
+-- One row per lead that wrote in: its latest inbound message, newest first, keyset-paged on
+-- that message's (received_at, id). Walks inbound_messages_user_idx (user_id, received_at DESC,
+-- id DESC) from the cursor, keeps a message only when it is its lead's latest (one probe of
+-- inbound_messages_lead_idx each), and stops after `limit` kept rows: the walk costs the page
+-- plus the older messages of chatty leads in between, never the user's whole history.
+-- unread counts the lead's inbound rows not read yet (on the lead index).
+SELECT m.lead_id, m.id AS message_id, m.received_at AS at, m.message_type, m.text,
+       m.device_id, l.name, l.phone,
+       (SELECT count(*) FROM inbound_messages u
+        WHERE u.lead_id = m.lead_id AND u.read_at IS NULL) AS unread
+FROM inbound_messages m
+JOIN leads l ON l.id = m.lead_id AND l.user_id = m.user_id
+WHERE m.user_id = :user_id
+  AND (m.received_at, m.id)
+      < (coalesce(CAST(:before_at AS timestamptz), 'infinity'), CAST(:before_id AS bigint))
+  AND NOT EXISTS (
+      SELECT 1 FROM inbound_messages n
+      WHERE n.lead_id = m.lead_id AND (n.received_at, n.id) > (m.received_at, m.id))
+ORDER BY m.received_at DESC, m.id DESC
+LIMIT :limit
+
+-- name: conversation_mark_read
+-- The lead's unread inbound messages become read; the count marked.
+WITH marked AS (
+    UPDATE inbound_messages SET read_at = now()
+    WHERE user_id = :user_id AND lead_id = :lead_id AND read_at IS NULL
+    RETURNING 1
+)
+SELECT count(*) FROM marked
