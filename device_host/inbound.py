@@ -30,6 +30,7 @@ from device_host.transports.base import (
 )
 from dripfleet.database_outage import is_outage
 from dripfleet.stores import hosts
+from dripfleet.stores import replies as replies_store
 from dripfleet.stores import sending as sending_store
 
 # the worker's parts log under one name, as the single module did
@@ -97,7 +98,8 @@ class Inbound:
                 log.exception("%s: handling %r failed", self.owner, item)
 
     def _record_inbound(self) -> None:
-        """Store the pass's incoming messages in one statement; kept on an outage."""
+        """Store the pass's incoming messages in one statement and apply the sequences'
+        on_reply rules to their leads in the same transaction; kept on an outage."""
         if not self._inbound:
             return
         batch, self._inbound = self._inbound, []
@@ -109,7 +111,11 @@ class Inbound:
                 for m in batch]
         try:
             with self.engine.begin() as conn:
-                sending_store.record_inbound(conn, rows)
+                applied = replies_store.record_incoming(conn, rows)["applied"]
+            if applied["replied"] or applied["paused"]:
+                log.info("%s: replies stopped %d and paused %d sequence contacts (%d messages "
+                         "cancelled, %d held)", self.owner, applied["replied"], applied["paused"],
+                         applied["cancelled"], applied["held"])
         except Exception as error:
             if is_outage(error):
                 self._inbound = batch + self._inbound

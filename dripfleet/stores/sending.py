@@ -200,11 +200,14 @@ def record_receipts(
     return {"events": int(row["events"]), "messages": int(row["messages"])}
 
 
-def record_inbound(conn: Connection, messages: list[dict[str, Any]]) -> dict[str, int]:
+def record_inbound(conn: Connection, messages: list[dict[str, Any]]) -> dict[str, Any]:
     """Store incoming messages (device_id, phone, message_type, text, provider_message_id,
-    quoted_provider_id, received_at) in one statement; unknown numbers become leads."""
+    quoted_provider_id, received_at) in one statement; unknown numbers become leads, and the
+    message each one answers is marked replied. Returns the counts and `replies`, the (lead_id,
+    received_at) of every message stored (not the redelivered ones), for
+    dripfleet.stores.replies.apply_replies."""
     if not messages:
-        return {"stored": 0, "new_leads": 0}
+        return {"stored": 0, "new_leads": 0, "replies": []}
 
     def column(key: str) -> list[Any]:
         return [m[key] for m in messages]
@@ -215,4 +218,6 @@ def record_inbound(conn: Connection, messages: list[dict[str, Any]]) -> dict[str
         "provider_ids": column("provider_message_id"),
         "quoted_ids": column("quoted_provider_id"), "received": column("received_at"),
     }).mappings().one()
-    return {"stored": int(row["stored"]), "new_leads": int(row["new_leads"])}
+    replies = list(zip(row["lead_ids"] or [], row["received"] or [], strict=True))
+    return {"stored": int(row["stored"]), "new_leads": int(row["new_leads"]),
+            "replies": replies}

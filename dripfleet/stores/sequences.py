@@ -16,7 +16,8 @@ queries.require(
     "sequence_logs_list", "sequences_owned",
 )
 
-_FIELDS = ("name", "description", "niche", "target_status", "timezone", "pinned_device_id")
+_FIELDS = ("name", "description", "niche", "target_status", "timezone", "pinned_device_id",
+           "on_reply")
 
 
 def list_sequences(conn: Connection, user_id: int, limit: int = 50,
@@ -144,9 +145,19 @@ def list_contacts(conn: Connection, user_id: int, sequence_id: int, limit: int =
     """Contacts with lead phone/name, status, current_day of total_days, next_due_at."""
     rows = conn.execute(queries.text("sequence_contacts_list"), {
         "user_id": user_id, "sequence_id": sequence_id, "limit": limit, "after": after,
-        "status": status,
+        "status": status, "contact_id": None,
     }).mappings()
     return [dict(row) for row in rows]
+
+
+def get_contact(conn: Connection, user_id: int, sequence_id: int,
+                contact_id: int) -> dict[str, Any] | None:
+    """One contact as list_contacts shows it, or None."""
+    row = conn.execute(queries.text("sequence_contacts_list"), {
+        "user_id": user_id, "sequence_id": sequence_id, "limit": 1, "after": None,
+        "status": None, "contact_id": contact_id,
+    }).mappings().first()
+    return dict(row) if row else None
 
 
 def delete_contact(conn: Connection, user_id: int, sequence_id: int, contact_id: int) -> bool:

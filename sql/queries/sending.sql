@@ -4,8 +4,8 @@
 -- claim never walks rows already sent. A message that must not leave any more is stopped here
 -- instead of sent, whichever way it came back to the queue (a retry, a rescue, a requeue after
 -- the source was paused or the lead deleted while it was being sent): to an opted-out or deleted
--- lead, or of a cancelled / deleted source → cancelled; of a paused source → held (resume
--- queues it again).
+-- lead, or of a cancelled / deleted source, or of a sequence contact stopped by a reply →
+-- cancelled; of a paused source or a contact paused by a reply → held (resume queues it again).
 WITH picked AS (
     SELECT m.id, m.stop
     FROM devices d
@@ -19,12 +19,15 @@ WITH picked AS (
                     WHEN c.status = 'cancelled' THEN 'campaign cancelled'
                     WHEN q.source = 'sequence' AND q.sequence_id IS NULL
                         THEN 'sequence deleted'
-                    WHEN c.status = 'paused' OR s.status = 'paused' THEN 'paused'
+                    WHEN sc.status = 'replied' THEN 'lead replied'
+                    WHEN c.status = 'paused' OR s.status = 'paused' OR sc.status = 'paused'
+                        THEN 'paused'
                END AS stop
         FROM message_queue q
         LEFT JOIN leads l ON l.id = q.lead_id
         LEFT JOIN campaigns c ON c.id = q.campaign_id
         LEFT JOIN sequences s ON s.id = q.sequence_id
+        LEFT JOIN sequence_contacts sc ON sc.id = q.contact_id
         WHERE q.device_id = d.id AND q.status = 'queued' AND q.not_before <= now()
         ORDER BY q.id
         LIMIT 1
@@ -486,7 +489,10 @@ SELECT (SELECT count(*) FROM e) AS events, (SELECT count(*) FROM m) AS messages
 -- Store a batch of incoming messages in one statement. Each comes to a device; its user owns
 -- the conversation, and a number that is none of the user's leads becomes one (niche
 -- 'inbound'). A quote of one of our messages is linked to it; a message handed over twice is
--- stored once.
+-- stored once. A reply answers the message it quotes, or else the last message sent to its lead
+-- in the 72 h before it (last touch); that message keeps the time of its first reply when it came
+-- within 72 h of the send. Returns the counts and the stored messages' leads and times, for the
+-- sequences' on_reply rules (dripfleet/stores/replies.py).
 WITH x AS (
     SELECT x.*, d.user_id
     FROM unnest(CAST(:device_ids AS bigint[]), CAST(:phones AS text[]), CAST(:types AS text[]),
@@ -507,15 +513,31 @@ WITH x AS (
 ), stored AS (
     INSERT INTO inbound_messages (user_id, device_id, lead_id, phone, message_type, text,
                                   provider_message_id, quoted_provider_id, quoted_message_id,
-                                  received_at)
+                                  reply_to_message_id, received_at)
     SELECT DISTINCT ON (x.device_id, coalesce(x.provider_id, gen_random_uuid()::text))
            x.user_id, x.device_id, l.id, x.phone, x.message_type, x.text, x.provider_id,
-           x.quoted_id, q.id, x.received_at
+           x.quoted_id, q.id, coalesce(q.id, last_sent.id), x.received_at
     FROM x
     JOIN lead_ids l ON l.user_id = x.user_id AND l.phone = x.phone
     LEFT JOIN message_queue q ON x.quoted_id IS NOT NULL AND q.device_id = x.device_id
                              AND q.provider_message_id = x.quoted_id
+    -- walks message_queue_lead_sent_idx: one probe per message
+    LEFT JOIN LATERAL (
+        SELECT m.id FROM message_queue m
+        WHERE m.lead_id = l.id AND m.sent_at IS NOT NULL
+          AND m.sent_at <= x.received_at AND m.sent_at > x.received_at - interval '72 hours'
+        ORDER BY m.sent_at DESC
+        LIMIT 1
+    ) last_sent ON q.id IS NULL
     ON CONFLICT (device_id, provider_message_id) DO NOTHING
-    RETURNING id
+    RETURNING id, lead_id, received_at, reply_to_message_id
+), answered AS (
+    UPDATE message_queue m SET replied_at = r.at
+    FROM (SELECT reply_to_message_id AS id, min(received_at) AS at FROM stored
+          WHERE reply_to_message_id IS NOT NULL GROUP BY 1) r
+    -- a quote names its message even when WhatsApp's clock runs ahead of ours
+    WHERE m.id = r.id AND m.replied_at IS NULL AND m.sent_at > r.at - interval '72 hours'
 )
-SELECT (SELECT count(*) FROM stored) AS stored, (SELECT count(*) FROM new_leads) AS new_leads
+SELECT (SELECT count(*) FROM stored) AS stored, (SELECT count(*) FROM new_leads) AS new_leads,
+       (SELECT array_agg(lead_id ORDER BY id) FROM stored) AS lead_ids,
+       (SELECT array_agg(received_at ORDER BY id) FROM stored) AS received

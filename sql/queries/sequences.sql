@@ -1,7 +1,7 @@
 -- name: sequences_list
 -- A user's sequences with their step and contact counts (for the list page and the API).
 SELECT s.id, s.name, s.description, s.niche, s.target_status, s.status, s.timezone,
-       s.pinned_device_id, s.last_error, s.created_at, s.updated_at,
+       s.pinned_device_id, s.on_reply, s.last_error, s.created_at, s.updated_at,
        (SELECT count(*) FROM sequence_steps st WHERE st.sequence_id = s.id) AS step_count,
        (SELECT count(*) FROM sequence_contacts c
          WHERE c.sequence_id = s.id AND c.status = 'active') AS active_contacts
@@ -13,7 +13,7 @@ LIMIT :limit
 
 -- name: sequences_get
 SELECT s.id, s.name, s.description, s.niche, s.target_status, s.status, s.timezone,
-       s.pinned_device_id, s.last_error, s.created_at, s.updated_at,
+       s.pinned_device_id, s.on_reply, s.last_error, s.created_at, s.updated_at,
        (SELECT count(*) FROM sequence_steps st WHERE st.sequence_id = s.id) AS step_count,
        (SELECT count(*) FROM sequence_contacts c
          WHERE c.sequence_id = s.id AND c.status = 'active') AS active_contacts
@@ -27,14 +27,16 @@ SELECT id, status FROM sequences WHERE user_id = :user_id AND id = :sequence_id 
 
 -- name: sequences_insert
 INSERT INTO sequences (user_id, name, description, niche, target_status, timezone,
-                       pinned_device_id)
-VALUES (:user_id, :name, :description, :niche, :target_status, :timezone, :pinned_device_id)
+                       pinned_device_id, on_reply)
+VALUES (:user_id, :name, :description, :niche, :target_status, :timezone, :pinned_device_id,
+        :on_reply)
 RETURNING id
 
 -- name: sequences_update
 UPDATE sequences
 SET name = :name, description = :description, niche = :niche, target_status = :target_status,
-    timezone = :timezone, pinned_device_id = :pinned_device_id, updated_at = now()
+    timezone = :timezone, pinned_device_id = :pinned_device_id, on_reply = :on_reply,
+    updated_at = now()
 WHERE user_id = :user_id AND id = :sequence_id
 RETURNING id
 
@@ -79,8 +81,12 @@ UPDATE message_queue SET status = 'held', updated_at = now()
 WHERE user_id = :user_id AND sequence_id = :sequence_id AND status = 'queued'
 
 -- name: sequence_messages_release
-UPDATE message_queue SET status = 'queued', updated_at = now()
-WHERE user_id = :user_id AND sequence_id = :sequence_id AND status = 'held'
+-- Resume: held messages are queued again, except those of contacts a reply paused (they wait
+-- for their own resume).
+UPDATE message_queue q SET status = 'queued', updated_at = now()
+WHERE q.user_id = :user_id AND q.sequence_id = :sequence_id AND q.status = 'held'
+  AND NOT EXISTS (SELECT 1 FROM sequence_contacts sc
+                  WHERE sc.id = q.contact_id AND sc.status = 'paused')
 
 -- name: sequence_messages_cancel
 -- Deleting a sequence (or one contact) cancels what is still waiting, counted on its batch.
@@ -108,13 +114,14 @@ RETURNING lead_id
 
 -- name: sequence_contacts_list
 SELECT c.id, c.lead_id, l.phone, l.name, c.status, c.current_day, c.enrolled_at,
-       c.next_due_at, c.completed_at,
+       c.next_due_at, c.completed_at, c.replied_at,
        (SELECT count(*) FROM sequence_steps st WHERE st.sequence_id = c.sequence_id)
            AS total_days
 FROM sequence_contacts c
 JOIN leads l ON l.id = c.lead_id
 WHERE c.user_id = :user_id AND c.sequence_id = :sequence_id
   AND (CAST(:status AS text) IS NULL OR c.status = :status)
+  AND (CAST(:contact_id AS bigint) IS NULL OR c.id = :contact_id)
   AND c.id > coalesce(CAST(:after AS bigint), 0)
 ORDER BY c.id
 LIMIT :limit

@@ -29,10 +29,13 @@ def test_inbound_batch_links_leads_quotes_and_stores_each_once(fleet, engine):
             _message(device, phone, "yes please", "IN1", quoted="OUT1"),  # handed over twice
             _message(device, stranger, "", "IN2", type="image"),
             _message(device, stranger, "who is this?", None)])
-    assert counts == {"stored": 3, "new_leads": 1}
+    assert (counts["stored"], counts["new_leads"]) == (3, 1)
+    # each stored message's lead and time, for the sequences' on_reply rules
+    assert sorted(lead for lead, _ in counts["replies"]) == sorted(
+        [lead_id] + 2 * [fleet.sql("SELECT id FROM leads WHERE phone = :p", p=stranger)[0][0]])
     with engine.begin() as conn:  # again: WhatsApp redelivers after a reconnect
         assert sending.record_inbound(conn, [_message(device, phone, "yes please", "IN1")]) == {
-            "stored": 0, "new_leads": 0}
+            "stored": 0, "new_leads": 0, "replies": []}
     rows = fleet.sql("SELECT i.phone, i.message_type, i.text, i.quoted_message_id, l.niches"
                      " FROM inbound_messages i JOIN leads l ON l.id = i.lead_id")
     assert sorted(tuple(r) for r in rows) == sorted([

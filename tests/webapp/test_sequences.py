@@ -190,3 +190,37 @@ def test_another_users_sequence_is_404(alice, bob, engine, method, path, body):
     assert_error(response, 404)
     assert bob.get(f"/api/sequences/{seq['id']}").get_json()["name"] == "Welcome"
     assert scalar(engine, "SELECT count(*) FROM leads WHERE user_id = :u", u=alice.id) == 0
+
+
+def test_on_reply_defaults_to_stop_is_validated_and_kept_by_a_put_without_it(alice):
+    created = make_sequence(alice)
+    assert created["on_reply"] == "stop"
+    assert_error(alice.post("/api/sequences", json={"name": "x", "niche": "y",
+                                                    "on_reply": "ignore"}), 422, "on_reply")
+    changed = alice.put(f"/api/sequences/{created['id']}",
+                        json={"name": "Welcome", "niche": "fitness", "on_reply": "pause"})
+    assert changed.status_code == 200, changed.get_json()
+    assert changed.get_json()["on_reply"] == "pause"
+    assert alice.get(f"/api/sequences/{created['id']}").get_json()["on_reply"] == "pause"
+
+
+def test_resume_a_contact_paused_by_a_reply(alice, bob, engine):
+    seq = make_sequence(alice, on_reply="pause")
+    alice.post(f"/api/sequences/{seq['id']}/start")
+    message = _queue_message(engine, alice.id, seq["id"], status="held")
+    contact = scalar(engine, "SELECT contact_id FROM message_queue WHERE id = :i", i=message)
+    url = f"/api/sequences/{seq['id']}/contacts/{contact}/resume"
+    # an active contact is not paused
+    assert_error(alice.post(url), 409, "status")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE sequence_contacts SET status = 'paused', replied_at = now()"
+                          " WHERE id = :c"), {"c": contact})
+    assert_error(bob.post(url), 404)
+    assert_error(alice.post(f"/api/sequences/{seq['id']}/contacts/999999/resume"), 404)
+    listed = alice.get(f"/api/sequences/{seq['id']}/contacts?status=paused").get_json()["items"]
+    assert [c["id"] for c in listed] == [contact] and listed[0]["replied_at"] is not None
+    response = alice.post(url)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["contact"]["status"] == "active" and body["released"] == 1
+    assert scalar(engine, "SELECT status FROM message_queue WHERE id = :i", i=message) == "queued"

@@ -9,6 +9,7 @@ from webapp.schemas.common import ID_PATH, Deleted, PageQuery
 from webapp.schemas.sequences import (
     ContactList,
     ContactQuery,
+    ContactResumed,
     ContactsAdded,
     ContactsIn,
     LogList,
@@ -108,6 +109,17 @@ def remove_contact(sequence_id: int, contact_id: int):
     with db.transaction() as conn:
         sequences.remove_contact(conn, auth.current_user_id(), sequence_id, contact_id)
     return ""
+
+
+@bp.post(f"{ONE}/contacts/<{ID_PATH}:contact_id>/resume")
+@bp.output(ContactResumed)
+@bp.doc(responses={409: "The contact is not paused"})
+def resume_contact(sequence_id: int, contact_id: int):
+    """Resume a contact that a reply paused (a sequence with on_reply: pause): it is active
+    again, a step that fell due meanwhile is queued by the next tick, and its held messages are
+    queued again unless the sequence itself is paused."""
+    with db.transaction() as conn:
+        return sequences.resume_contact(conn, auth.current_user_id(), sequence_id, contact_id)
 
 
 @bp.post(f"{ONE}/start")

@@ -7,6 +7,7 @@ from flask import current_app, has_app_context
 from marshmallow import ValidationError
 
 from dripfleet.public_urls import UrlRefused, check_url_syntax
+from dripfleet.stores.replies import ON_REPLY
 from webapp.schemas.common import (
     MAX_ID,
     Id,
@@ -21,6 +22,7 @@ from webapp.schemas.common import (
 
 MESSAGE_TYPES = ("text", "image", "video", "document")
 TARGETS = ("all", "prospect", "customer")
+CONTACT_STATUSES = ("active", "paused", "completed", "opted_out", "failed", "replied")
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
@@ -76,6 +78,9 @@ class SequenceIn(Schema):
     target_status = String(load_default="all", validate=OneOf(TARGETS))
     timezone = Timezone(load_default="UTC")
     pinned_device_id = Id(load_default=None, allow_none=True)
+    on_reply = String(load_default="stop", validate=OneOf(ON_REPLY), metadata={
+        "description": "when a contact writes in: stop (the contact ends as replied, its "
+                       "waiting messages cancelled), pause (until resumed) or continue"})
     steps = List(Nested(StepIn), load_default=None, validate=Length(max=365))
 
 
@@ -90,6 +95,7 @@ class Sequence(Schema):
     status = String(required=True, metadata={"enum": ["draft", "active", "paused"]})
     timezone = String(required=True)
     pinned_device_id = Integer(allow_none=True)
+    on_reply = String(required=True, metadata={"enum": list(ON_REPLY)})
     last_error = String(allow_none=True)
     step_count = Integer(required=True)
     active_contacts = Integer(required=True)
@@ -132,7 +138,7 @@ class ContactQuery(PageQuery):
     """Contacts page with optional status filter."""
 
     status = String(load_default=None,
-                    validate=OneOf(["active", "paused", "completed", "opted_out", "failed"]))
+                    validate=OneOf(CONTACT_STATUSES))
 
 
 class Contact(Schema):
@@ -142,12 +148,14 @@ class Contact(Schema):
     lead_id = Integer(required=True)
     phone = String(required=True)
     name = String(required=True)
-    status = String(required=True)
+    status = String(required=True, metadata={"enum": list(CONTACT_STATUSES)})
     current_day = Integer(required=True)
     total_days = Integer(required=True)
     enrolled_at = Instant(required=True)
     next_due_at = Instant(allow_none=True)
     completed_at = Instant(allow_none=True)
+    replied_at = Instant(allow_none=True, metadata={
+        "description": "the contact's first reply while in the sequence"})
 
 
 class ContactList(Schema):
@@ -188,3 +196,11 @@ class LogList(Schema):
 
     items = List(Nested(Log), required=True)
     next_before = Integer(allow_none=True, required=True)
+
+
+class ContactResumed(Schema):
+    """A contact a reply had paused, active again."""
+
+    contact = Nested(Contact, required=True)
+    released = Integer(required=True, metadata={
+        "description": "its held messages queued again (0 while the sequence is paused)"})

@@ -7,7 +7,7 @@ from sqlalchemy import Connection
 
 from dripfleet.local_time import first_due_at
 from dripfleet.phones import try_normalize_phone
-from dripfleet.stores import leads, sequences
+from dripfleet.stores import leads, replies, sequences
 from webapp.services.content import (
     audience_problems,
     content_problems,
@@ -49,7 +49,8 @@ def _check(conn: Connection, user_id: int, data: dict[str, Any]) -> dict[str, An
 
 def create_sequence(conn: Connection, user_id: int, data: dict[str, Any]) -> dict[str, Any]:
     """Create a draft sequence with its steps."""
-    values = _check(conn, user_id, {**data, "steps": data.get("steps") or []})
+    values = _check(conn, user_id, {"on_reply": "stop", **data,
+                                    "steps": data.get("steps") or []})
     sequence_id = sequences.insert_sequence(conn, user_id, values)
     sequences.replace_steps(conn, user_id, sequence_id, values["steps"])
     return get_sequence(conn, user_id, sequence_id)
@@ -61,6 +62,9 @@ def update_sequence(conn: Connection, user_id: int, sequence_id: int,
     if sequences.lock_sequence(conn, user_id, sequence_id) is None:
         raise not_found("sequence", sequence_id)
     values = _check(conn, user_id, data)
+    if "on_reply" not in values:
+        # a form that does not show the setting keeps it
+        values["on_reply"] = get_sequence(conn, user_id, sequence_id)["on_reply"]
     sequences.update_sequence(conn, user_id, sequence_id, values)
     if values.get("steps") is not None:
         sequences.replace_steps(conn, user_id, sequence_id, values["steps"])
@@ -156,6 +160,25 @@ def remove_contact(conn: Connection, user_id: int, sequence_id: int, contact_id:
     sequences.cancel_messages(conn, user_id, sequence_id, contact_id)
     if not sequences.delete_contact(conn, user_id, sequence_id, contact_id):
         raise not_found("contact", contact_id)
+
+
+def resume_contact(conn: Connection, user_id: int, sequence_id: int,
+                   contact_id: int) -> dict[str, Any]:
+    """A contact paused by a reply goes on: active again, its held messages queued again unless
+    the sequence is paused. NotFound for another user's sequence or contact; Conflict unless the
+    contact is paused."""
+    # the sequence locked first, like every change of it: a tick batch in flight is waited for
+    if sequences.lock_sequence(conn, user_id, sequence_id) is None:
+        raise not_found("sequence", sequence_id)
+    contact = sequences.get_contact(conn, user_id, sequence_id, contact_id)
+    if contact is None:
+        raise not_found("contact", contact_id)
+    resumed = replies.resume_contact(conn, user_id, sequence_id, contact_id)
+    if resumed is None:
+        raise Conflict(f"contact {contact_id} is {contact['status']}, not paused",
+                       {"status": contact["status"]})
+    return {"contact": sequences.get_contact(conn, user_id, sequence_id, contact_id),
+            "released": resumed["released"]}
 
 
 def list_logs(conn: Connection, user_id: int, sequence_id: int, limit: int = 50,
