@@ -8,6 +8,7 @@ SELECT id FROM leads WHERE user_id = :user_id AND id = :lead_id
 -- (out_id / in_id: the cursor's id in its own direction, else 0 or the largest id, i.e. "all of
 -- that instant" or "none of it"), so each branch keeps to a plain (time, id) row comparison.
 -- Each branch is ordered and limited by itself, so the outer sort sees at most 2 × limit rows.
+-- last_error (out only) is the failure reason the lead page shows beside a failed message.
 -- inbound: walks inbound_messages_lead_idx (lead_id, received_at DESC, id DESC) from the cursor
 --   and stops after `limit` rows.
 -- outbound: message_queue has no per-lead time index (message_queue_lead_open_idx holds only
@@ -19,7 +20,7 @@ SELECT id FROM leads WHERE user_id = :user_id AND id = :lead_id
 (SELECT 'out' AS direction, q.id, coalesce(q.sent_at, q.created_at) AS at, q.message_type,
         CASE WHEN q.message_type = 'text' THEN q.body ELSE coalesce(q.caption, '') END AS text,
         q.device_id, q.status, q.delivered_at, q.read_at, q.failure_class,
-        CAST(NULL AS bigint) AS quoted_message_id
+        CAST(NULL AS bigint) AS quoted_message_id, q.last_error
  FROM message_queue q
  WHERE q.user_id = :user_id AND q.lead_id = :lead_id
    AND (coalesce(q.sent_at, q.created_at), q.id)
@@ -28,7 +29,7 @@ SELECT id FROM leads WHERE user_id = :user_id AND id = :lead_id
  LIMIT :limit)
 UNION ALL
 (SELECT 'in', m.id, m.received_at, m.message_type, m.text, m.device_id, NULL, NULL,
-        m.read_at, NULL, m.quoted_message_id
+        m.read_at, NULL, m.quoted_message_id, NULL
  FROM inbound_messages m
  WHERE m.lead_id = :lead_id AND m.user_id = :user_id
    AND (m.received_at, m.id)
@@ -68,3 +69,18 @@ WITH marked AS (
     RETURNING 1
 )
 SELECT count(*) FROM marked
+
+-- name: conversation_lead_sequences
+-- The sequences one lead is a contact of, for the lead page: the contact's status and the day
+-- it reached of how many steps (as sequence_contacts_list counts them), newest enrolment first.
+-- Walks sequence_contacts_lead_idx (lead_id); a lead is in a handful of sequences at most, and
+-- the limit keeps a pathological one bounded.
+SELECT c.id AS contact_id, c.sequence_id, s.name, s.status AS sequence_status, s.on_reply,
+       c.status, c.current_day, c.enrolled_at, c.next_due_at, c.completed_at, c.replied_at,
+       (SELECT count(*) FROM sequence_steps st WHERE st.sequence_id = c.sequence_id)
+           AS total_days
+FROM sequence_contacts c
+JOIN sequences s ON s.id = c.sequence_id AND s.user_id = c.user_id
+WHERE c.user_id = :user_id AND c.lead_id = :lead_id
+ORDER BY c.enrolled_at DESC, c.id DESC
+LIMIT :limit

@@ -1,4 +1,5 @@
-"""Devices `/devices` (list, add) and `/devices/<id>` (settings, pairing by QR or code, log out)."""
+"""Devices `/devices` (list, add) and `/devices/<id>` (settings, pairing by QR or code, log out,
+a test message to one's own number)."""
 
 from typing import Any
 
@@ -9,12 +10,17 @@ from dripfleet.stores import monitoring
 from webapp import db
 from webapp.pages import access
 from webapp.schemas.devices import DeviceIn, DevicePatch, PairIn
-from webapp.services import devices
+from webapp.schemas.messages import MessageIn
+from webapp.services import devices, messages
+from webapp.services.errors import Conflict, Invalid
 
 bp = access.blueprint("pages_devices", __name__)
 SETTING_FIELDS = ("name", "min_delay_s", "max_delay_s", "hourly_cap", "daily_cap", "quiet_start",
                   "quiet_end", "timezone")
 OPTIONAL = ("hourly_cap", "daily_cap", "quiet_start", "quiet_end", "timezone")
+TEST_TEXT = "This is a test message from dripfleet."
+# the service's field names as the test-message form shows them (lead_id: the phone made none)
+TEST_FIELDS = {"phone": "phone", "lead_id": "phone", "body": "body"}
 
 
 @bp.get("/devices")
@@ -40,13 +46,21 @@ def create() -> Response:
 
 @bp.get("/devices/<id:device_id>")
 def detail(device_id: int) -> str:
-    """Status, pairing (QR that refreshes itself, or a phone code), settings, log out."""
+    """Status, pairing (QR that refreshes itself, or a phone code), settings, log out, and a
+    test message to one's own number."""
+    return _detail_page(device_id)
+
+
+def _detail_page(device_id: int, test: dict[str, str] | None = None,
+                 test_errors: dict[str, str] | None = None) -> str:
     uid = access.user_id()
     with db.transaction() as conn:
         device = devices.get_device(conn, uid, device_id)
         stats = next((row for row in monitoring.queue_stats(conn, uid)
                       if row["device_id"] == device_id), None)
-    return render_template("devices/detail.html", device=device, stats=stats)
+    return render_template("devices/detail.html", device=device, stats=stats,
+                           test=test or {"phone": "", "body": TEST_TEXT},
+                           test_errors=test_errors or {})
 
 
 @bp.post("/devices/<id:device_id>/settings")
@@ -92,6 +106,53 @@ def delete(device_id: int) -> Response:
         devices.delete_device(conn, access.user_id(), device_id)
     flash("Device deleted.", "ok")
     return redirect(url_for(".index"))
+
+
+@bp.post("/devices/<id:device_id>/test-message")
+def test_message(device_id: int) -> Response | tuple[str, int]:
+    """Queue a text to a number of one's own through this device (the messages service, with
+    device_id set, as POST /api/messages); errors are shown on the form by field."""
+    uid = access.user_id()
+    values = access.form_values("phone", "body")
+    with db.transaction() as conn:
+        device = devices.get_device(conn, uid, device_id)  # another user's: the 404 page
+    if not values["phone"]:
+        return _detail_page(device_id, values, {"phone": "enter the number to send to"}), 422
+    if device["status"] != "online":
+        # the service would pick another online device, which is no test of this one
+        return _detail_page(device_id, values, {"_": f"This device is {device['status']}: it "
+                                                     "can send once it is online."}), 409
+    try:
+        data = access.load(MessageIn, {"phone": values["phone"], "body": values["body"],
+                                       "message_type": "text", "device_id": device_id})
+        data.pop("region", None)
+        with db.transaction() as conn:
+            message, _ = messages.send_message(
+                conn, uid, {**data, "media_url": data.pop("media", None)},
+                current_app.config["DEFAULT_REGION"],
+                current_app.config["SETTINGS"].queue_buffer_size)
+    except (Invalid, Conflict) as error:
+        return _detail_page(device_id, values, _test_errors(error)), error.status
+    if message["device_id"] == device_id:
+        flash(f"Test message queued to {message['phone']} (message {message['id']}): it leaves "
+              "after this device's delay.", "ok")
+    else:  # a number with a preferred device keeps it, as every message to it does
+        flash(f"Test message queued to {message['phone']} (message {message['id']}) through "
+              f"device {message['device_id']}, the device that number is assigned to.", "ok")
+    return redirect(url_for(".detail", device_id=device_id, _anchor="test-message"))
+
+
+def _test_errors(error: Invalid | Conflict) -> dict[str, str]:
+    """The service's reasons by the form's fields; the rest under the form ('_')."""
+    if isinstance(error, Conflict):
+        if error.fields.get("lead_id") == "opted out":
+            return {"phone": "this number has opted out: nothing is sent to it"}
+        return {"_": error.message}
+    out: dict[str, str] = {}
+    for name, reason in error.fields.items():
+        field = TEST_FIELDS.get(name, "_")
+        out[field] = f"{out[field]}; {reason}" if field in out else reason
+    return out or {"_": error.message}
 
 
 def _settings_form(values: dict[str, str]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ NAVIGATION = (
     ("pages_dashboard.index", "Dashboard"),
     ("pages_devices.index", "Devices"),
     ("pages_leads.index", "Leads"),
+    ("pages_inbox.index", "Inbox"),
     ("pages_sequences.index", "Sequences"),
     ("pages_campaigns.index", "Campaigns"),
     ("pages_queue.index", "Queue"),
@@ -20,7 +21,7 @@ BADGES = {
     "pairing": "busy", "queued": "busy", "sending": "busy", "scheduled": "busy", "held": "warn",
     "paused": "warn", "draft": "muted", "new": "muted", "offline": "warn", "skipped": "muted",
     "logged_out": "bad", "banned": "bad", "disabled": "bad", "failed": "bad", "cancelled": "muted",
-    "expired": "bad", "opted_out": "muted",
+    "expired": "bad", "opted_out": "muted", "replied": "busy",
 }
 
 

@@ -1,16 +1,26 @@
-"""Leads `/leads`: filterable, paginated table; CSV upload with a niche and its report; export."""
+"""Leads `/leads`: filterable, paginated table; CSV upload with a niche and its report; export.
+`/leads/<id>`: one lead's details, sequences with progress, the conversation and a reply box."""
 
+import re
+import uuid
 from typing import Any
 
-from flask import current_app, render_template, request
+from flask import current_app, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
 
 from webapp import db
 from webapp.pages import access
-from webapp.services import leads
+from webapp.pages.inbox import cursor_arg
+from webapp.schemas.messages import MessageIn
+from webapp.services import conversations, devices, leads, messages
+from webapp.services.errors import Conflict, Invalid
 
 bp = access.blueprint("pages_leads", __name__)
 PAGE_SIZE = 50
+CONVERSATION_PAGE = 30
 FILTERS = ("niche", "target_status", "opted_out", "search")
+# what the API admits as an Idempotency-Key (webapp.schemas.messages.IdempotencyIn)
+IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,255}")
 
 
 def _filters() -> dict[str, Any]:
@@ -55,3 +65,65 @@ def _service_filters(filters: dict[str, Any]) -> dict[str, Any]:
     if "opted_out" in out:
         out["opted_out"] = out["opted_out"] == "yes"
     return out
+
+
+@bp.get("/leads/<id:lead_id>")
+def detail(lead_id: int) -> str:
+    """Details, sequences with progress, the conversation (newest at the bottom), a reply box.
+    Viewing the newest messages marks the lead's inbound messages read."""
+    return _lead_page(lead_id)
+
+
+@bp.post("/leads/<id:lead_id>/reply")
+def reply(lead_id: int) -> Response | tuple[str, int]:
+    """Queue a one-off text to the lead through the messages service, as POST /api/messages."""
+    uid = access.user_id()
+    body = request.form.get("body", "")
+    key = request.form.get("idempotency_key", "")
+    try:
+        data = access.load(MessageIn, {"lead_id": lead_id, "message_type": "text", "body": body})
+        data.pop("region", None)
+        values = {**data, "media_url": data.pop("media", None)}
+        with db.transaction() as conn:
+            # another user's lead is a 404 page here, not the service's 422 for a lead_id
+            leads.get_lead(conn, uid, lead_id)
+            message, created = messages.send_message(
+                conn, uid, values, current_app.config["DEFAULT_REGION"],
+                current_app.config["SETTINGS"].queue_buffer_size,
+                key if IDEMPOTENCY_KEY.fullmatch(key) else None)
+    except (Invalid, Conflict) as error:
+        return _lead_page(lead_id, draft=body, problem=_reply_problem(error)), error.status
+    if created:
+        flash(f"Reply queued (message {message['id']}): it leaves through its device after "
+              "that device's delay.", "ok")
+    else:  # the same form sent twice (a double click): its first message stands
+        flash(f"This reply was already queued (message {message['id']}).", "ok")
+    return redirect(url_for(".detail", lead_id=lead_id, _anchor="reply"))
+
+
+def _reply_problem(error: Invalid | Conflict) -> str:
+    """What the reply box says when the service refuses the message."""
+    if isinstance(error, Conflict) and error.fields.get("lead_id") == "opted out":
+        return "This lead has opted out: nothing can be sent to them."
+    if isinstance(error, Invalid) and "body" in error.fields:
+        return f"Message: {error.fields['body']}"
+    return error.message
+
+
+def _lead_page(lead_id: int, draft: str = "", problem: str | None = None) -> str:
+    uid = access.user_id()
+    before = cursor_arg(conversations.CONVERSATION_CURSOR)
+    with db.transaction() as conn:
+        lead = leads.get_lead(conn, uid, lead_id)
+        page = conversations.conversation(conn, uid, lead_id, limit=CONVERSATION_PAGE,
+                                          before=before)
+        contacts = conversations.lead_sequences(conn, uid, lead_id)
+        names = {d["id"]: d["name"] for d in devices.list_devices(conn, uid, limit=500)}
+        # read after the page is taken, so this view still marks what was new; an older page
+        # does not show the newest (usually the unread) messages, so it marks nothing
+        if before is None:
+            conversations.mark_read(conn, uid, lead_id)
+    return render_template(
+        "leads/detail.html", lead=lead, contacts=contacts, device_names=names,
+        items=list(reversed(page["items"])), next_before=page["next_before"], before=before,
+        draft=draft, problem=problem, idempotency_key=uuid.uuid4().hex)

@@ -9,8 +9,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from dripfleet.queries import queries
 from dripfleet.stores import conversations
 from webapp.services.errors import not_found
+
+queries.require("conversation_lead_sequences")
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_ID = 2**63 - 1
@@ -18,7 +21,7 @@ MAX_ID = 2**63 - 1
 CONVERSATION_CURSOR = r"^[0-9]{1,16}-[io]-[0-9]{1,18}$"
 INBOX_CURSOR = r"^[0-9]{1,16}-[0-9]{1,18}$"
 _DIRECTION = {"out": "o", "in": "i"}
-_OUT_ONLY = ("status", "delivered_at", "failure_class")
+_OUT_ONLY = ("status", "delivered_at", "failure_class", "last_error")
 
 
 def _micros(at: datetime) -> int:
@@ -82,3 +85,15 @@ def mark_read(conn: Connection, user_id: int, lead_id: int) -> dict[str, int]:
     if not conversations.lead_exists(conn, user_id, lead_id):
         raise not_found("lead", lead_id)
     return {"lead_id": lead_id, "marked": conversations.mark_read(conn, user_id, lead_id)}
+
+
+def lead_sequences(conn: Connection, user_id: int, lead_id: int,
+                   limit: int = 50) -> list[dict[str, Any]]:
+    """The sequences the lead is a contact of, with the contact's status and day reached."""
+    if not conversations.lead_exists(conn, user_id, lead_id):
+        raise not_found("lead", lead_id)
+    # run here rather than through dripfleet.stores.conversations only because that module is
+    # outside this change; it is a plain read and belongs beside the store's other queries
+    rows = conn.execute(queries.text("conversation_lead_sequences"),
+                        {"user_id": user_id, "lead_id": lead_id, "limit": limit}).mappings()
+    return [dict(row) for row in rows]

@@ -218,3 +218,16 @@ document.addEventListener("click", (event) => {
   form.scrollIntoView({ behavior: "smooth", block: "start" });
   form.elements.namedItem("body").focus();
 });
+
+// a lead's conversation: newest at the bottom, so open it scrolled there; Ctrl/⌘+Enter sends
+dripfleet.live["#conversation"] = (list) => {
+  list.scrollTop = list.scrollHeight;
+  const box = document.querySelector("#reply textarea");
+  if (!box) return;
+  box.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      box.form.requestSubmit();
+    }
+  });
+};
