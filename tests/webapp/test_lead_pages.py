@@ -305,7 +305,8 @@ def test_the_pages_posts_need_the_csrf_token(database_url, engine):
     lead = ann.lead()
     for path, data in ((f"/leads/{lead['id']}/reply", {"body": "hello"}),
                        (f"/devices/{device}/test-message", {"phone": "+60123456789",
-                                                            "body": "hello"})):
+                                                            "body": "hello"}),
+                       (f"/leads/{lead['id']}/sequences/1/contacts/1/resume", {})):
         response = ann.client.post(path, data=data)
         assert response.status_code == 302, path  # back, with "the form had expired"
     assert scalar(engine, "SELECT count(*) FROM message_queue WHERE user_id = :u",
@@ -317,3 +318,46 @@ def test_the_pages_posts_need_the_csrf_token(database_url, engine):
                                data={"body": "hello", "csrf_token": token})
     assert response.status_code == 302
     assert [m["body"] for m in ann.queued(lead)] == ["hello"]
+
+
+def test_a_contact_paused_by_its_reply_resumes_from_the_lead_page(make_marketer):
+    ann, bob = make_marketer(), make_marketer()
+    engine = ann.engine
+    device = ann.device()
+    lead, other = ann.lead(), ann.lead("Other")
+    sequence = scalar(engine, "INSERT INTO sequences (user_id, name, niche, status, on_reply) "
+                              "VALUES (:u, 'Welcome', 'fitness', 'active', 'pause') RETURNING id",
+                      u=ann.id)
+    contacts = {}
+    for who, status in ((lead, "paused"), (other, "active")):
+        contacts[who["id"]] = scalar(
+            engine, "INSERT INTO sequence_contacts (user_id, sequence_id, lead_id, status, "
+                    "current_day) VALUES (:u, :s, :l, :st, 1) RETURNING id",
+            u=ann.id, s=sequence, l=who["id"], st=status)
+    held = ann.outbound(lead, device, T0, "Day 2", status="held")
+    scalar(engine, "UPDATE message_queue SET source = 'sequence', sequence_id = :s, "
+                   "contact_id = :c WHERE id = :m RETURNING id",
+           s=sequence, c=contacts[lead["id"]], m=held)
+    contact = contacts[lead["id"]]
+    path = f"/leads/{lead['id']}/sequences/{sequence}/contacts/{contact}/resume"
+
+    page = page_text(ann.client.get(f"/leads/{lead['id']}"))
+    assert f'action="{path}"' in page and ">paused<" in page
+    # another user, or another lead's contact through this lead's page: 404, nothing changes
+    assert bob.client.post(path).status_code == 404
+    assert ann.client.post(f"/leads/{other['id']}/sequences/{sequence}/contacts/{contact}"
+                           "/resume").status_code == 404
+    assert scalar(engine, "SELECT status FROM sequence_contacts WHERE id = :c",
+                  c=contact) == "paused"
+
+    response = ann.client.post(path)
+    assert response.status_code == 302
+    assert scalar(engine, "SELECT status FROM sequence_contacts WHERE id = :c",
+                  c=contact) == "active"
+    assert scalar(engine, "SELECT status FROM message_queue WHERE id = :m", m=held) == "queued"
+    page = page_text(ann.client.get(f"/leads/{lead['id']}"))
+    assert "1 held message queued again" in page and 'class="secondary small resume"' not in page
+    # a second press (a stale page): refused with the reason, not a 500
+    response = ann.client.post(path, headers={"Referer": f"/leads/{lead['id']}"})
+    assert response.status_code == 302
+    assert "not paused" in page_text(ann.client.get(f"/leads/{lead['id']}"))

@@ -5,14 +5,14 @@ import re
 import uuid
 from typing import Any
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from webapp import db
 from webapp.pages import access
 from webapp.pages.inbox import cursor_arg
 from webapp.schemas.messages import MessageIn
-from webapp.services import conversations, devices, leads, messages
+from webapp.services import conversations, devices, leads, messages, sequences
 from webapp.services.errors import Conflict, Invalid
 
 bp = access.blueprint("pages_leads", __name__)
@@ -99,6 +99,24 @@ def reply(lead_id: int) -> Response | tuple[str, int]:
     else:  # the same form sent twice (a double click): its first message stands
         flash(f"This reply was already queued (message {message['id']}).", "ok")
     return redirect(url_for(".detail", lead_id=lead_id, _anchor="reply"))
+
+
+@bp.post("/leads/<id:lead_id>/sequences/<id:sequence_id>/contacts/<id:contact_id>/resume")
+def resume(lead_id: int, sequence_id: int, contact_id: int) -> Response:
+    """A contact paused by its reply (on_reply: pause) goes on with the sequence."""
+    uid = access.user_id()
+    with db.transaction() as conn:
+        # the contact must be this lead's in that sequence: the page resumes nobody else
+        mine = {(c["sequence_id"], c["contact_id"])
+                for c in conversations.lead_sequences(conn, uid, lead_id)}
+        if (sequence_id, contact_id) not in mine:
+            abort(404)
+        result = sequences.resume_contact(conn, uid, sequence_id, contact_id)
+    released = result["released"]
+    flash("Resumed: the next steps go out as scheduled" + (
+        f"; {released} held message{'s' if released != 1 else ''} queued again." if released
+        else "."), "ok")
+    return redirect(url_for(".detail", lead_id=lead_id))
 
 
 def _reply_problem(error: Invalid | Conflict) -> str:
