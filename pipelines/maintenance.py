@@ -14,6 +14,7 @@ from dagster import (
     asset_check,
 )
 
+from dripfleet.stores import engagement
 from dripfleet.stores import maintenance as store
 from pipelines.delivery_stats import delivery_stats
 from pipelines.metadata import markdown_table
@@ -27,7 +28,8 @@ PURGE_PER_TICK = 200
     group_name="maintenance",
     deps=[delivery_stats],
     description="Expires messages older than MESSAGE_MAX_AGE_HOURS; purges old Dagster runs and"
-                " per-device outcome counts older than 30 days.",
+                " per-device outcome counts older than 30 days, engagement hours older than"
+                f" {engagement.KEEP_DAYS} days.",
 )
 def queue_maintenance(
     context: AssetExecutionContext, database: DatabaseResource
@@ -38,6 +40,7 @@ def queue_maintenance(
     max_age = database.max_age_hours()
     expired = store.expire_old_messages(database.engine(), now, max_age)
     pruned = store.prune_device_outcomes(database.engine(), now)
+    pruned_engagement = engagement.prune(database.engine(), now)
     purged = purge_old_runs(context.instance, now - timedelta(days=database.run_retention_days))
     return MaterializeResult(
         metadata={
@@ -46,6 +49,7 @@ def queue_maintenance(
             "max_age_hours": max_age,
             "purged_dagster_runs": purged,
             "pruned_device_outcome_hours": pruned,
+            "pruned_engagement_rows": pruned_engagement,
             "run_retention_days": database.run_retention_days,
             "elapsed_s": round(time.perf_counter() - started, 3),
         }

@@ -78,9 +78,10 @@ WHERE user_id = :user_id AND opted_out_at IS NULL
 
 -- name: campaign_message_counts
 -- The campaign's messages by device, status and (for failures) failure class, with how many
--- of them WhatsApp reported delivered and read.
+-- of them WhatsApp reported delivered and read, and how many got a reply (replied_at: the first
+-- reply attributed to the message, within 72 h of its send).
 SELECT device_id, status, failure_class, count(*) AS n, count(delivered_at) AS delivered,
-       count(read_at) AS read
+       count(read_at) AS read, count(replied_at) AS replied
 FROM message_queue
 WHERE user_id = :user_id AND campaign_id = :campaign_id
 GROUP BY device_id, status, failure_class

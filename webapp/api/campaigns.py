@@ -13,7 +13,8 @@ from webapp.schemas.campaigns import (
     ScheduleIn,
 )
 from webapp.schemas.common import ID_PATH, Deleted
-from webapp.services import campaigns
+from webapp.schemas.results import RecipientList, RecipientQuery
+from webapp.services import campaigns, results
 
 bp = APIBlueprint("campaigns", __name__, tag="Campaigns", url_prefix="/api/campaigns")
 ONE = f"/<{ID_PATH}:campaign_id>"
@@ -118,6 +119,19 @@ def cancel_campaign(campaign_id: int):
 @bp.get(f"{ONE}/progress")
 @bp.output(Progress)
 def campaign_progress(campaign_id: int):
-    """Audience size, queued / sent / failed / pending, per device."""
+    """Audience size, messages by status, delivered / read / replied / opted out with their
+    rates over sent, failures by class, pending, per device."""
     with db.transaction() as conn:
         return campaigns.campaign_progress(conn, auth.current_user_id(), campaign_id)
+
+
+@bp.get(f"{ONE}/recipients")
+@bp.input(RecipientQuery, location="query", arg_name="query")
+@bp.output(RecipientList)
+def campaign_recipients(campaign_id: int, query):
+    """The campaign's recipients by message id: each lead's status (how far its message got),
+    its send, delivery, read and reply times and failure class."""
+    with db.transaction() as conn:
+        items = results.campaign_recipients(conn, auth.current_user_id(), campaign_id,
+                                            query["limit"], query["after"], query.get("status"))
+    return page(items, query["limit"])

@@ -1,7 +1,7 @@
 """Campaign schemas."""
 
 from apiflask import Schema
-from apiflask.fields import Date, Integer, List, Nested, String
+from apiflask.fields import Date, Float, Integer, List, Nested, String
 from apiflask.validators import OneOf, Regexp
 
 from webapp.schemas.common import Id, Instant, Niche, PageQuery, Text, Timezone
@@ -57,7 +57,10 @@ class Campaign(Schema):
     filename = String(allow_none=True)
     pinned_device_id = Integer(allow_none=True)
     status = String(required=True, metadata={"enum": list(STATUSES)})
-    audience_size = Integer(allow_none=True)
+    audience_size = Integer(allow_none=True, metadata={
+        "description": "leads the campaign reaches: final once completed; before that what it "
+                       "queued so far plus the matching leads it has not reached yet (a draft: "
+                       "every lead matching now)"})
     last_error = String(allow_none=True)
     started_at = Instant(allow_none=True)
     completed_at = Instant(allow_none=True)
@@ -106,6 +109,13 @@ class FailedByClass(Schema):
     content = Integer(required=True, metadata={"description": "media or template problem"})
 
 
+def rate_field(of: str) -> Float:
+    """A share of the messages sent, 0 to 1 (4 places); null when nothing was sent."""
+    return Float(required=True, allow_none=True, metadata={
+        "description": f"{of} / sent, 0 to 1; null when nothing was sent",
+        "minimum": 0, "maximum": 1})
+
+
 class Progress(_Counts):
     """Audience size, messages by status, pending (not materialised yet), per device."""
 
@@ -116,6 +126,14 @@ class Progress(_Counts):
         "description": "leads not materialised yet plus messages queued, held or sending"})
     delivered = Integer(required=True, metadata={"description": "WhatsApp reported delivered"})
     read = Integer(required=True, metadata={"description": "WhatsApp reported read"})
+    replied = Integer(required=True, metadata={
+        "description": "the lead replied within 72 h of the send"})
+    opted_out = Integer(required=True, metadata={
+        "description": "leads who opted out after their message was sent"})
+    delivered_rate = rate_field("delivered")
+    read_rate = rate_field("read")
+    replied_rate = rate_field("replied")
+    opted_out_rate = rate_field("opted_out")
     failed_by_class = Nested(FailedByClass, required=True)
     devices = List(Nested(DeviceProgress), required=True)
 

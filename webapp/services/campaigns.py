@@ -6,13 +6,14 @@ from typing import Any
 from sqlalchemy import Connection
 
 from dripfleet.local_time import local_to_utc
-from dripfleet.stores import campaigns
+from dripfleet.stores import campaigns, engagement
 from dripfleet.stores.sending import FAILURE_CLASSES
 from webapp.services.content import (
     audience_problems,
     content_problems,
 )
 from webapp.services.errors import Conflict, Invalid, not_found
+from webapp.services.results import rates
 
 EDITABLE = ("draft", "scheduled", "paused")
 
@@ -49,8 +50,17 @@ def _check(conn: Connection, user_id: int, data: dict[str, Any]) -> dict[str, An
 
 def list_campaigns(conn: Connection, user_id: int, limit: int = 50, after: int | None = None,
                    status: str | None = None) -> list[dict[str, Any]]:
-    """The user's campaigns."""
-    return campaigns.list_campaigns(conn, user_id, limit, after, status)
+    """The user's campaigns, each with its audience size."""
+    return _with_audience(conn, user_id, campaigns.list_campaigns(conn, user_id, limit, after,
+                                                                  status))
+
+
+def _with_audience(conn: Connection, user_id: int,
+                   rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # the stored audience_size is only set when a campaign completes; until then it is what was
+    # materialised plus the matching leads still ahead of the cursor (results.sql)
+    sizes = engagement.audience_sizes(conn, user_id, [row["id"] for row in rows])
+    return [{**row, "audience_size": sizes.get(row["id"], row["audience_size"])} for row in rows]
 
 
 def get_campaign(conn: Connection, user_id: int, campaign_id: int) -> dict[str, Any]:
@@ -58,7 +68,7 @@ def get_campaign(conn: Connection, user_id: int, campaign_id: int) -> dict[str, 
     row = campaigns.get_campaign(conn, user_id, campaign_id)
     if row is None:
         raise not_found("campaign", campaign_id)
-    return row
+    return _with_audience(conn, user_id, [row])[0]
 
 
 def create_campaign(conn: Connection, user_id: int, data: dict[str, Any]) -> dict[str, Any]:
@@ -146,29 +156,28 @@ STATUSES = ("queued", "held", "sending", "sent", "failed", "cancelled", "expired
 
 
 def campaign_progress(conn: Connection, user_id: int, campaign_id: int) -> dict[str, Any]:
-    """Audience size, messages by status, pending (not materialised yet) and per device."""
+    """Audience, messages by status, receipts, replies, opt-outs, rates, pending, per device."""
     campaign = get_campaign(conn, user_id, campaign_id)
-    audience = campaign["audience_size"]
-    if audience is None:
-        audience = campaigns.audience_count(conn, user_id, campaign["niche"],
-                                            campaign["target_status"])
+    audience = campaign["audience_size"] or 0
     totals = dict.fromkeys(STATUSES, 0)
     failed_by_class = dict.fromkeys(FAILURE_CLASSES, 0)
-    receipts = {"delivered": 0, "read": 0}
+    receipts = {"delivered": 0, "read": 0, "replied": 0}
     per_device: dict[int | None, dict[str, int]] = {}
     for row in campaigns.message_counts(conn, user_id, campaign_id):
         totals[row["status"]] += row["n"]
-        receipts["delivered"] += row["delivered"]
-        receipts["read"] += row["read"]
+        for kind in receipts:
+            receipts[kind] += row[kind]
         if row["status"] == "failed" and row["failure_class"] in failed_by_class:
             failed_by_class[row["failure_class"]] += row["n"]
         device = per_device.setdefault(row["device_id"], dict.fromkeys(STATUSES, 0))
         device[row["status"]] += row["n"]
     materialised = sum(totals.values())
+    opted_out = engagement.campaign_opted_out(conn, user_id, campaign_id)
     return {
         "campaign_id": campaign_id, "status": campaign["status"], "audience_size": audience,
         # still to go: leads not materialised yet, and messages waiting or being sent
-        **totals, **receipts,
+        **totals, **receipts, "opted_out": opted_out,
+        **rates(totals["sent"], **receipts, opted_out=opted_out),
         "pending": max(audience - materialised, 0) + sum(
             totals[status] for status in ("queued", "held", "sending")),
         "failed_by_class": failed_by_class,
