@@ -37,6 +37,10 @@ def read_procfile(path: Path) -> list[tuple[str, str]]:
     return entries
 
 
+# share of messages the simulated leads answer under `up` (SIM_REPLY_RATE unset)
+UP_SIM_REPLY_RATE = "0.1"
+
+
 def child_environment(settings: Settings, url: str) -> dict[str, str]:
     """The environment every process of `up` gets: the resolved database and absolute paths."""
     env = dict(os.environ)
@@ -46,6 +50,10 @@ def child_environment(settings: Settings, url: str) -> dict[str, str]:
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     if settings.transport == "neonize":
         env["DEVICE_HOST_COMMAND"] = str(neonize_device_host())
+    elif "SIM_REPLY_RATE" not in env:
+        # the simulated leads answer some messages under `up`, so the funnels, the inbox and the
+        # sequences' on_reply show something; the setting's own default (0) keeps tests quiet
+        env["SIM_REPLY_RATE"] = UP_SIM_REPLY_RATE
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     env.setdefault("PYTHONUNBUFFERED", "1")

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from dripfleet.launcher import child_environment, read_procfile
+from dripfleet.launcher import UP_SIM_REPLY_RATE, child_environment, read_procfile
 from dripfleet.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,3 +24,11 @@ def test_simulated_transport_uses_the_main_environment(tmp_path):
     assert "DEVICE_HOST_COMMAND" not in env
     assert env["DATABASE_URL"] == "postgresql://x/y"
     assert env["DAGSTER_HOME"] == str((tmp_path / "dagster").resolve())
+
+
+def test_up_lets_simulated_leads_answer_unless_told_otherwise(tmp_path, monkeypatch):
+    settings = Settings(transport="simulated", data_dir=tmp_path)
+    monkeypatch.delenv("SIM_REPLY_RATE", raising=False)
+    assert child_environment(settings, "postgresql://x/y")["SIM_REPLY_RATE"] == UP_SIM_REPLY_RATE
+    monkeypatch.setenv("SIM_REPLY_RATE", "0")
+    assert child_environment(settings, "postgresql://x/y")["SIM_REPLY_RATE"] == "0"
