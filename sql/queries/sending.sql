@@ -501,10 +501,14 @@ WITH x AS (
         AS x(device_id, phone, message_type, text, provider_id, quoted_id, received_at)
     JOIN devices d ON d.id = x.device_id
 ), new_leads AS (
+    -- only numbers this statement does not see as leads. One another transaction adds meanwhile
+    -- (another worker storing the same new number) conflicts: DO UPDATE waits for it and returns
+    -- its row, which this statement's snapshot would not show (DO NOTHING lost the message)
     INSERT INTO leads (user_id, phone, niches)
     SELECT DISTINCT user_id, phone, ARRAY['inbound'] FROM x
-    ON CONFLICT (user_id, phone) DO NOTHING
-    RETURNING id, user_id, phone
+    WHERE NOT EXISTS (SELECT 1 FROM leads l WHERE l.user_id = x.user_id AND l.phone = x.phone)
+    ON CONFLICT (user_id, phone) DO UPDATE SET updated_at = leads.updated_at
+    RETURNING id, user_id, phone, xmax = 0 AS inserted
 ), lead_ids AS (
     SELECT id, user_id, phone FROM new_leads
     UNION ALL
@@ -538,6 +542,7 @@ WITH x AS (
     -- a quote names its message even when WhatsApp's clock runs ahead of ours
     WHERE m.id = r.id AND m.replied_at IS NULL AND m.sent_at > r.at - interval '72 hours'
 )
-SELECT (SELECT count(*) FROM stored) AS stored, (SELECT count(*) FROM new_leads) AS new_leads,
+SELECT (SELECT count(*) FROM stored) AS stored,
+       (SELECT count(*) FROM new_leads WHERE inserted) AS new_leads,
        (SELECT array_agg(lead_id ORDER BY id) FROM stored) AS lead_ids,
        (SELECT array_agg(received_at ORDER BY id) FROM stored) AS received

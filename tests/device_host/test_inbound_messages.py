@@ -60,3 +60,43 @@ def test_the_worker_stores_replies_and_opt_outs_still_act(fleet, run_worker):
     assert rows == {chatty[1]: "Sounds good", quiet[1]: "STOP"}
     fleet.wait_until(lambda: fleet.sql("SELECT opted_out_at IS NOT NULL FROM leads"
                                        " WHERE id = :l", l=quiet[0])[0][0])
+
+
+def test_a_new_number_another_transaction_is_adding_is_not_lost(fleet, engine):
+    """Two workers store the first message of the same new number at once: the second waits for
+    the first's lead and stores its message against it (two connections, forced by a lock)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import text
+
+    user = fleet.user()
+    device = fleet.device(user)
+    phone = "+60199990002"
+    with engine.connect() as first, ThreadPoolExecutor(1) as pool:
+        with first.begin():
+            lead_id = first.execute(text(
+                "INSERT INTO leads (user_id, phone, niches) VALUES (:u, :p, ARRAY['inbound'])"
+                " RETURNING id"), {"u": user, "p": phone}).scalar_one()
+            pid: list[int] = []
+            done = threading.Event()
+
+            def second() -> dict:
+                try:
+                    with engine.begin() as conn:
+                        pid.append(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+                        return sending.record_inbound(conn, [_message(device, phone, "hi", "IN9")])
+                finally:
+                    done.set()
+
+            future = pool.submit(second)
+            # the second statement has started and waits for the first's uncommitted lead
+            with engine.connect() as watch:
+                while not done.is_set() and not (pid and watch.execute(text(
+                        "SELECT cardinality(pg_blocking_pids(:p)) > 0"), {"p": pid[0]}
+                        ).scalar_one()):
+                    watch.rollback()
+            assert not done.is_set(), "the second transaction did not wait for the lead"
+        counts = future.result(timeout=30)
+    assert (counts["stored"], counts["new_leads"]) == (1, 0)
+    assert fleet.sql("SELECT lead_id FROM inbound_messages")[0][0] == lead_id
