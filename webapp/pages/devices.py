@@ -109,19 +109,20 @@ def delete(device_id: int) -> Response:
 
 
 @bp.post("/devices/<id:device_id>/test-message")
-def test_message(device_id: int) -> Response | tuple[str, int]:
+def test_message(device_id: int) -> Response | str:
     """Queue a text to a number of one's own through this device (the messages service, with
-    device_id set, as POST /api/messages); errors are shown on the form by field."""
+    device_id set, as POST /api/messages); errors are shown on the form by field (the page
+    answered 200 with what was typed, as the lead page's reply box does)."""
     uid = access.user_id()
     values = access.form_values("phone", "body")
     with db.transaction() as conn:
         device = devices.get_device(conn, uid, device_id)  # another user's: the 404 page
     if not values["phone"]:
-        return _detail_page(device_id, values, {"phone": "enter the number to send to"}), 422
+        return _detail_page(device_id, values, {"phone": "enter the number to send to"})
     if device["status"] != "online":
         # the service would pick another online device, which is no test of this one
         return _detail_page(device_id, values, {"_": f"This device is {device['status']}: it "
-                                                     "can send once it is online."}), 409
+                                                     "can send once it is online."})
     try:
         data = access.load(MessageIn, {"phone": values["phone"], "body": values["body"],
                                        "message_type": "text", "device_id": device_id})
@@ -132,7 +133,7 @@ def test_message(device_id: int) -> Response | tuple[str, int]:
                 current_app.config["DEFAULT_REGION"],
                 current_app.config["SETTINGS"].queue_buffer_size)
     except (Invalid, Conflict) as error:
-        return _detail_page(device_id, values, _test_errors(error)), error.status
+        return _detail_page(device_id, values, _test_errors(error))
     if message["device_id"] == device_id:
         flash(f"Test message queued to {message['phone']} (message {message['id']}): it leaves "
               "after this device's delay.", "ok")

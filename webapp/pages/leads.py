@@ -75,7 +75,7 @@ def detail(lead_id: int) -> str:
 
 
 @bp.post("/leads/<id:lead_id>/reply")
-def reply(lead_id: int) -> Response | tuple[str, int]:
+def reply(lead_id: int) -> Response | str:
     """Queue a one-off text to the lead through the messages service, as POST /api/messages."""
     uid = access.user_id()
     body = request.form.get("body", "")
@@ -92,7 +92,9 @@ def reply(lead_id: int) -> Response | tuple[str, int]:
                 current_app.config["SETTINGS"].queue_buffer_size,
                 key if IDEMPOTENCY_KEY.fullmatch(key) else None)
     except (Invalid, Conflict) as error:
-        return _lead_page(lead_id, draft=body, problem=_reply_problem(error)), error.status
+        # the page again with the draft kept and the reason beside the box, answered 200 like
+        # every page a person reads (Chromium logs an error status of a document as an error)
+        return _lead_page(lead_id, draft=body, problem=_reply_problem(error))
     if created:
         flash(f"Reply queued (message {message['id']}): it leaves through its device after "
               "that device's delay.", "ok")
