@@ -250,6 +250,7 @@ def test_lead_page_shows_each_sequence_with_status_and_day(make_marketer):
     assert len(rows) == 2
     retreat, welcome = rows  # newest enrolment first (equal times: by contact id)
     assert "Welcome" in welcome and ">active<" in welcome and "day 1 of 3" in welcome
+    assert re.search(r'href="/sequences/\d+">Welcome</a>', welcome)
     assert "Retreat" in retreat and ">replied<" in retreat and "day 2 of 3" in retreat
 
 
