@@ -7,7 +7,8 @@ from sqlalchemy import Connection
 
 from dripfleet.queries import queries
 
-queries.require("conversation_lead", "conversation_page", "inbox_page", "conversation_mark_read")
+queries.require("conversation_lead", "conversation_page", "inbox_page", "conversation_mark_read",
+                "conversation_lead_sequences")
 
 
 def lead_exists(conn: Connection, user_id: int, lead_id: int) -> bool:
@@ -40,3 +41,11 @@ def mark_read(conn: Connection, user_id: int, lead_id: int) -> int:
     """Mark the lead's unread inbound messages read; how many were."""
     return int(conn.execute(queries.text("conversation_mark_read"),
                             {"user_id": user_id, "lead_id": lead_id}).scalar_one())
+
+
+def lead_sequences(conn: Connection, user_id: int, lead_id: int,
+                   limit: int) -> list[dict[str, Any]]:
+    """The sequences the lead is a contact of, with the contact's status and day reached."""
+    rows = conn.execute(queries.text("conversation_lead_sequences"),
+                        {"user_id": user_id, "lead_id": lead_id, "limit": limit}).mappings()
+    return [dict(row) for row in rows]

@@ -9,11 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from dripfleet.queries import queries
 from dripfleet.stores import conversations
 from webapp.services.errors import not_found
-
-queries.require("conversation_lead_sequences")
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_ID = 2**63 - 1
@@ -92,8 +89,4 @@ def lead_sequences(conn: Connection, user_id: int, lead_id: int,
     """The sequences the lead is a contact of, with the contact's status and day reached."""
     if not conversations.lead_exists(conn, user_id, lead_id):
         raise not_found("lead", lead_id)
-    # run here rather than through dripfleet.stores.conversations only because that module is
-    # outside this change; it is a plain read and belongs beside the store's other queries
-    rows = conn.execute(queries.text("conversation_lead_sequences"),
-                        {"user_id": user_id, "lead_id": lead_id, "limit": limit}).mappings()
-    return [dict(row) for row in rows]
+    return conversations.lead_sequences(conn, user_id, lead_id, limit)
