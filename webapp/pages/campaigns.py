@@ -9,9 +9,10 @@ from dripfleet.stores import monitoring
 from webapp import db
 from webapp.pages import access, media_upload
 from webapp.schemas.campaigns import CampaignIn
-from webapp.services import campaigns
+from webapp.services import campaigns, results
 
 bp = access.blueprint("pages_campaigns", __name__)
+RECIPIENTS_PER_PAGE = 50
 FIELDS = ("title", "niche", "target_status", "date", "time", "timezone", "message_type", "body",
           "media", "caption", "filename", "pinned_device_id")
 
@@ -41,12 +42,25 @@ def create() -> Response:
 
 @bp.get("/campaigns/<id:campaign_id>")
 def detail(campaign_id: int) -> str:
-    """The campaign with a progress bar that follows the sends by itself."""
+    """The campaign: a progress bar and a funnel that follow the sends by themselves, and its
+    recipients (keyset pages of RECIPIENTS_PER_PAGE, filtered by how far each message got)."""
     uid = access.user_id()
+    stage = request.args.get("status") or None
+    if stage not in (None, *results.STAGES):
+        flash(f"status: “{stage}” is not one of {', '.join(results.STAGES)}; showing all.",
+              "error")
+        stage = None
+    after = request.args.get("after", "")
+    after_id = int(after) if after.isdigit() and len(after) < 19 else None
     with db.transaction() as conn:
         campaign = campaigns.get_campaign(conn, uid, campaign_id)
         progress = campaigns.campaign_progress(conn, uid, campaign_id)
-    return render_template("campaigns/detail.html", campaign=campaign, progress=progress)
+        recipients = results.campaign_recipients(conn, uid, campaign_id, RECIPIENTS_PER_PAGE,
+                                                 after_id, stage)
+    next_after = recipients[-1]["id"] if len(recipients) == RECIPIENTS_PER_PAGE else None
+    return render_template("campaigns/detail.html", campaign=campaign, progress=progress,
+                           recipients=recipients, stage=stage, stages=results.STAGES,
+                           after=after_id, next_after=next_after)
 
 
 @bp.post("/campaigns/<id:campaign_id>/<any(pause, resume, cancel):action>")

@@ -1,4 +1,5 @@
-"""Dashboard `/`: devices, queue depth, today's sends, sends per hour, what needs attention."""
+"""Dashboard `/`: devices, queue depth, today's sends, sends and engagement per hour, what needs
+attention."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -8,20 +9,25 @@ from flask import current_app, render_template
 from dripfleet.stores import pages
 from webapp import db
 from webapp.pages import access, formatting
+from webapp.services import results
 
 bp = access.blueprint("pages_dashboard", __name__)
 HOURS = 24
 
 
-def hour_slots(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
-    """One slot per hour of the last HOURS hours (oldest first), zero where nothing was sent."""
+def hour_slots(rows: list[dict[str, Any]], now: datetime,
+               engagement: dict[datetime, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """One slot per hour of the last HOURS hours (oldest first), zero where nothing happened:
+    sent and failed (delivery_stats_hourly), delivered, read and replied (engagement_hourly)."""
     last = now.replace(minute=0, second=0, microsecond=0)
     by_hour = {row["hour"]: row for row in rows}
     slots = []
     for back in range(HOURS - 1, -1, -1):
         hour = last - timedelta(hours=back)
         row = by_hour.get(hour, {})
-        slots.append({"hour": hour, "sent": row.get("sent", 0), "failed": row.get("failed", 0)})
+        seen = (engagement or {}).get(hour, {})
+        slots.append({"hour": hour, "sent": row.get("sent", 0), "failed": row.get("failed", 0),
+                      **{kind: seen.get(kind, 0) for kind in ("delivered", "read", "replied")}})
     return slots
 
 
@@ -35,11 +41,14 @@ def index() -> str:
     uid = access.user_id()
     with db.transaction() as conn:
         counts = pages.dashboard_counts(conn, uid, day_start)
-        hours = hour_slots(pages.hourly_sends(conn, uid, now - timedelta(hours=HOURS)), now)
+        since = now - timedelta(hours=HOURS)
+        hours = hour_slots(pages.hourly_sends(conn, uid, since), now,
+                           results.hourly_engagement(conn, uid, since))
         campaigns = pages.upcoming_campaigns(conn, uid)
         sequences = pages.running_sequences(conn, uid)
         attention = pages.devices_needing_attention(conn, uid, stale)
-    peak = max([slot["sent"] + slot["failed"] for slot in hours] + [1])
+    peak = max([max(slot["sent"] + slot["failed"], slot["delivered"], slot["read"],
+                    slot["replied"]) for slot in hours] + [1])
     return render_template(
         "dashboard/index.html", counts=counts, hours=hours, peak=peak, campaigns=campaigns,
         sequences=sequences, attention=attention,

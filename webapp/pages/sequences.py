@@ -11,7 +11,7 @@ from dripfleet.stores import monitoring
 from webapp import db
 from webapp.pages import access, media_upload
 from webapp.schemas.sequences import SequenceIn, StepIn
-from webapp.services import leads, sequences
+from webapp.services import leads, results, sequences
 
 bp = access.blueprint("pages_sequences", __name__)
 SEQUENCE_FIELDS = ("name", "description", "niche", "target_status", "timezone")
@@ -51,11 +51,12 @@ def detail(sequence_id: int) -> str:
         logs = sequences.list_logs(conn, uid, sequence_id, limit=50)
         sample = _sample_lead(conn, uid, contacts)
         devices = _devices(conn, uid)
+        stats = results.sequence_stats(conn, uid, sequence_id)
     for step in sequence["steps"]:
         step["preview"] = _preview(step, sample, sequence_id)
     return render_template("sequences/detail.html", sequence=sequence, contacts=contacts,
                            logs=logs, sample=sample, total_days=_total_days(sequence),
-                           devices=devices)
+                           devices=devices, stats=stats)
 
 
 @bp.post("/sequences/<id:sequence_id>/steps")
