@@ -14,7 +14,7 @@ from webapp.schemas.sequences import SequenceIn, StepIn
 from webapp.services import leads, results, sequences
 
 bp = access.blueprint("pages_sequences", __name__)
-SEQUENCE_FIELDS = ("name", "description", "niche", "target_status", "timezone")
+SEQUENCE_FIELDS = ("name", "description", "niche", "target_status", "timezone", "on_reply")
 STEP_FIELDS = ("day", "send_time", "message_type", "body", "media_url", "media_id", "caption",
                "filename")
 SAMPLE_LEAD = {"name": "Aisha Rahman", "phone": "+60123456789",
@@ -98,6 +98,18 @@ def update(sequence_id: int) -> Response:
         sequences.update_sequence(conn, access.user_id(), sequence_id, {**body, "steps": None})
     flash("Sequence saved.", "ok")
     return redirect(url_for(".detail", sequence_id=sequence_id))
+
+
+@bp.post("/sequences/<id:sequence_id>/contacts/<id:contact_id>/resume")
+def resume_contact(sequence_id: int, contact_id: int) -> Response:
+    """Resume a contact that a reply paused."""
+    with db.transaction() as conn:
+        result = sequences.resume_contact(conn, access.user_id(), sequence_id, contact_id)
+    contact = result["contact"]
+    flash(f"{contact['name'] or contact['phone']} resumed"
+          + (f": {result['released']} waiting message(s) queued again." if result["released"]
+             else "."), "ok")
+    return redirect(url_for(".detail", sequence_id=sequence_id) + "#contacts")
 
 
 @bp.post("/sequences/<id:sequence_id>/<any(start, pause):action>")
