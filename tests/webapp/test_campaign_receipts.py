@@ -1,6 +1,8 @@
 """Issue 13, acceptance 1: a campaign to 20 leads on the simulated network where every lead
-reads: every message is delivered then read, and the progress endpoint says 20 / 20 / 20."""
+reads: every message is delivered then read, and the progress endpoint and the campaign page
+say 20 / 20 / 20."""
 
+import re
 import time
 from datetime import UTC, datetime
 
@@ -8,6 +10,7 @@ from sqlalchemy import text
 
 from pipelines.tick import run_tick
 from tests.device_host.conftest import fast_settings, run_worker  # noqa: F401
+from webapp import auth, create_app
 
 
 def test_every_lead_reads_and_progress_shows_20_20_20(
@@ -38,3 +41,12 @@ def test_every_lead_reads_and_progress_shows_20_20_20(
             "SELECT bool_and(sent_at <= delivered_at AND delivered_at <= read_at)"
             " FROM message_queue WHERE campaign_id = :c"), {"c": campaign}).scalar()
     assert order is True
+    # the campaign page's funnel says the same
+    pages = create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test"})
+    browser = pages.test_client()
+    with browser.session_transaction() as session:
+        session[auth.SESSION_KEY] = alice.id
+    html = browser.get(f"/campaigns/{campaign}").get_data(as_text=True)
+    counts = dict(re.findall(r'data-count="(\w+)">(\d+)<', html))
+    assert {stage: counts.get(stage) for stage in ("sent", "delivered", "read")} == {
+        "sent": "20", "delivered": "20", "read": "20"}, counts
