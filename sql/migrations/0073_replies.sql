@@ -19,8 +19,11 @@ ALTER TABLE message_queue ADD COLUMN replied_at timestamptz;
 ALTER TABLE inbound_messages ADD COLUMN reply_to_message_id bigint
     REFERENCES message_queue (id) ON DELETE SET NULL;
 
--- "the last message sent to this lead": one probe per reply, and a lead's conversation walks it
--- newest first. Partial: a row enters it only when it is sent (that update already writes
--- message_queue_user_sent_idx), never at insert.
-CREATE INDEX message_queue_lead_sent_idx ON message_queue (lead_id, sent_at DESC)
-    WHERE sent_at IS NOT NULL;
+-- A lead's finished messages, newest first: "the last message sent to this lead" is one probe per
+-- reply, and a lead's conversation walks it page by page (its unfinished messages, a few, come
+-- from message_queue_lead_open_idx). Partial on the final statuses: a row enters it only when it
+-- is finished, by an update that changes the status and so writes new index entries anyway (no
+-- HOT update), never at insert.
+CREATE INDEX message_queue_lead_done_idx
+    ON message_queue (lead_id, (coalesce(sent_at, created_at)) DESC, id DESC)
+    WHERE status IN ('sent', 'failed', 'cancelled', 'expired');

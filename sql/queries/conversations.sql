@@ -7,22 +7,31 @@ SELECT id FROM leads WHERE user_id = :user_id AND id = :lead_id
 -- with 'out' > 'in' at an equal instant. The service turns the cursor into one bound per branch
 -- (out_id / in_id: the cursor's id in its own direction, else 0 or the largest id, i.e. "all of
 -- that instant" or "none of it"), so each branch keeps to a plain (time, id) row comparison.
--- Each branch is ordered and limited by itself, so the outer sort sees at most 2 × limit rows.
+-- Each branch is ordered and limited by itself, so the outer sort sees at most 3 × limit rows.
 -- last_error (out only) is the failure reason the lead page shows beside a failed message.
 -- inbound: walks inbound_messages_lead_idx (lead_id, received_at DESC, id DESC) from the cursor
 --   and stops after `limit` rows.
--- outbound: message_queue has no per-lead time index (message_queue_lead_open_idx holds only
---   queued / held / sending rows, and sent, failed, cancelled rows belong here too), so PostgreSQL
---   reads message_queue by user_id and lead_id with a sequential scan and a top-N sort: a cost
---   that grows with the whole queue table, not with the page. An index on
---   (lead_id, coalesce(sent_at, created_at) DESC, id DESC) would make it walk only the page; it
---   is not added here (its write cost on the hot queue table is a separate decision).
+-- outbound, finished (sent, failed, cancelled, expired): walks message_queue_lead_done_idx
+--   (lead_id, coalesce(sent_at, created_at) DESC, id DESC) from the cursor, `limit` rows at most.
+-- outbound, unfinished (queued, held, sending): message_queue_lead_open_idx, a lead's few.
 (SELECT 'out' AS direction, q.id, coalesce(q.sent_at, q.created_at) AS at, q.message_type,
         CASE WHEN q.message_type = 'text' THEN q.body ELSE coalesce(q.caption, '') END AS text,
         q.device_id, q.status, q.delivered_at, q.read_at, q.failure_class,
         CAST(NULL AS bigint) AS quoted_message_id, q.last_error
  FROM message_queue q
- WHERE q.user_id = :user_id AND q.lead_id = :lead_id
+ WHERE q.lead_id = :lead_id AND q.user_id = :user_id
+   AND q.status IN ('sent', 'failed', 'cancelled', 'expired')
+   AND (coalesce(q.sent_at, q.created_at), q.id)
+       < (coalesce(CAST(:before_at AS timestamptz), 'infinity'), CAST(:out_id AS bigint))
+ ORDER BY coalesce(q.sent_at, q.created_at) DESC, q.id DESC
+ LIMIT :limit)
+UNION ALL
+(SELECT 'out', q.id, coalesce(q.sent_at, q.created_at), q.message_type,
+        CASE WHEN q.message_type = 'text' THEN q.body ELSE coalesce(q.caption, '') END,
+        q.device_id, q.status, q.delivered_at, q.read_at, q.failure_class, NULL, q.last_error
+ FROM message_queue q
+ WHERE q.lead_id = :lead_id AND q.user_id = :user_id
+   AND q.status IN ('queued', 'held', 'sending')
    AND (coalesce(q.sent_at, q.created_at), q.id)
        < (coalesce(CAST(:before_at AS timestamptz), 'infinity'), CAST(:out_id AS bigint))
  ORDER BY coalesce(q.sent_at, q.created_at) DESC, q.id DESC

@@ -525,12 +525,14 @@ WITH x AS (
     JOIN lead_ids l ON l.user_id = x.user_id AND l.phone = x.phone
     LEFT JOIN message_queue q ON x.quoted_id IS NOT NULL AND q.device_id = x.device_id
                              AND q.provider_message_id = x.quoted_id
-    -- walks message_queue_lead_sent_idx: one probe per message
+    -- walks message_queue_lead_done_idx (a sent message's key is its sent_at): one probe each
     LEFT JOIN LATERAL (
         SELECT m.id FROM message_queue m
-        WHERE m.lead_id = l.id AND m.sent_at IS NOT NULL
-          AND m.sent_at <= x.received_at AND m.sent_at > x.received_at - interval '72 hours'
-        ORDER BY m.sent_at DESC
+        WHERE m.lead_id = l.id AND m.status IN ('sent', 'failed', 'cancelled', 'expired')
+          AND coalesce(m.sent_at, m.created_at) <= x.received_at
+          AND coalesce(m.sent_at, m.created_at) > x.received_at - interval '72 hours'
+          AND m.sent_at IS NOT NULL
+        ORDER BY coalesce(m.sent_at, m.created_at) DESC, m.id DESC
         LIMIT 1
     ) last_sent ON q.id IS NULL
     ON CONFLICT (device_id, provider_message_id) DO NOTHING

@@ -19,6 +19,8 @@ from webapp.services import conversations
 from webapp.services import sequences as sequence_service
 
 BUFFER = 1000
+# ticks as of two days on: day 2 (tomorrow 09:00 UTC) is due whatever the time of day now
+DAY_TWO_DUE = timedelta(days=2)
 
 
 def _sim_reply(database_url: str, phone: str, device: int, text: str) -> None:
@@ -44,7 +46,7 @@ def _sequence(fleet, user: int, rule: str, leads: list[int]) -> int:
 
 
 class RacingTicks:
-    """Ticks in a loop on their own thread, each as of a day later (day 2 due), until stopped."""
+    """Ticks in a loop on their own thread, each as of two days on (day 2 due), until stopped."""
 
     def __init__(self, engine) -> None:
         self.engine = engine
@@ -57,10 +59,16 @@ class RacingTicks:
         try:
             while not self.stop.is_set():
                 materialise_sequence_messages(
-                    self.engine, datetime.now(UTC) + timedelta(days=1, hours=1), BUFFER)
+                    self.engine, datetime.now(UTC) + DAY_TWO_DUE, BUFFER)
                 self.ticks += 1
         except BaseException as error:  # surfaced by the test
             self.errors.append(error)
+
+    def check(self) -> bool:
+        """True while no tick failed (raises the first failure)."""
+        if self.errors:
+            raise AssertionError(f"a racing tick failed: {self.errors[0]!r}") from self.errors[0]
+        return True
 
     def __enter__(self) -> "RacingTicks":
         self.thread.start()
@@ -95,10 +103,10 @@ def test_sim_reply_from_a_contact_follows_the_sequences_on_reply_rule(
 
     # the ticks start as the lead's message reaches the network: they race the host taking it
     _sim_reply(database_url, replier_phone, device, "Thanks, tell me more")
-    with RacingTicks(engine):
-        fleet.wait_until(lambda: fleet.sql(
+    with RacingTicks(engine) as ticks:
+        fleet.wait_until(lambda: ticks.check() and fleet.sql(
             "SELECT count(*) FROM inbound_messages WHERE lead_id = :l", l=replier)[0][0] == 1)
-        fleet.wait_until(lambda: len(_day_two(fleet, control)) == 1)
+        fleet.wait_until(lambda: ticks.check() and len(_day_two(fleet, control)) == 1)
 
     # the reply is in the lead's conversation and the inbox, answering day 1
     with engine.begin() as conn:
@@ -128,7 +136,7 @@ def test_sim_reply_from_a_contact_follows_the_sequences_on_reply_rule(
         with engine.begin() as conn:
             resumed = sequence_service.resume_contact(conn, user, sequence, contact.id)
         assert resumed["contact"]["status"] == "active"
-        materialise_sequence_messages(engine, datetime.now(UTC) + timedelta(days=1, hours=1),
+        materialise_sequence_messages(engine, datetime.now(UTC) + DAY_TWO_DUE,
                                       BUFFER)
     else:
         # untouched by the reply: day 2 was its last step, so the racing ticks completed it
