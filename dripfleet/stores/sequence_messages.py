@@ -132,7 +132,8 @@ def _batch(
             r.broadcast_job_id: int(r.inserted)
             for r in conn.execute(queries.text("insert_staged_sequence_messages"), {"now": now})
         }
-        skipped = conn.execute(queries.text("skip_staged_sequence_steps"), {"now": now}).rowcount
+        skipped = int(conn.execute(queries.text("skip_staged_sequence_steps"),
+                                   {"now": now}).scalar_one())
         materialise.set_broadcast_job_totals(
             conn, {job_id: inserted.get(job_id, 0) for job_id in jobs.values()}
         )

@@ -114,3 +114,50 @@ LANGUAGE sql VOLATILE AS $$
     )
     SELECT CAST(count(*) AS integer) FROM ins
 $$;
+
+-- A sequence contact as the REST API's contact list shows it, with its sequence.
+CREATE FUNCTION webhook_contact(c sequence_contacts) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT jsonb_build_object(
+        'id', c.id, 'sequence_id', c.sequence_id, 'lead_id', c.lead_id,
+        'phone', l.phone, 'name', l.name, 'status', c.status, 'current_day', c.current_day,
+        'total_days', (SELECT count(*) FROM sequence_steps st WHERE st.sequence_id = c.sequence_id),
+        'enrolled_at', webhook_instant(c.enrolled_at), 'next_due_at', webhook_instant(c.next_due_at),
+        'completed_at', webhook_instant(c.completed_at), 'replied_at', webhook_instant(c.replied_at))
+    FROM leads l WHERE l.id = c.lead_id
+$$;
+
+-- A campaign as the REST API shows it, with its final counts.
+CREATE FUNCTION webhook_campaign(c campaigns) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT jsonb_build_object(
+        'id', c.id, 'title', c.title, 'niche', c.niche, 'target_status', c.target_status,
+        'status', c.status, 'scheduled_at', webhook_instant(c.scheduled_at),
+        'timezone', c.timezone, 'message_type', c.message_type, 'audience_size', c.audience_size,
+        'started_at', webhook_instant(c.started_at),
+        'completed_at', webhook_instant(c.completed_at),
+        'sent', (SELECT count(*) FROM message_queue q
+                 WHERE q.campaign_id = c.id AND q.status = 'sent'),
+        'failed', (SELECT count(*) FROM message_queue q
+                   WHERE q.campaign_id = c.id AND q.status = 'failed'))
+$$;
+
+-- device.status_changed: a device's status changes in a dozen statements of the device host and
+-- the web app, rarely (never on the send path: those statements do not set status), so a row
+-- trigger that fires only on a change of status is the one place that sees them all.
+CREATE FUNCTION webhook_device_status() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM webhook_emit(
+        ARRAY[NEW.user_id], ARRAY['device.status_changed'], ARRAY[now()],
+        ARRAY[jsonb_build_object(
+            'id', NEW.id, 'name', NEW.name, 'phone', NEW.phone, 'status', NEW.status,
+            'previous_status', OLD.status, 'last_error', NEW.last_error,
+            'heartbeat_at', webhook_instant(NEW.heartbeat_at),
+            'updated_at', webhook_instant(NEW.updated_at))]);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER devices_webhook_status AFTER UPDATE OF status ON devices
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION webhook_device_status();

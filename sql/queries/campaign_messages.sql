@@ -60,12 +60,19 @@ WHERE campaign_id = :campaign_id AND status IN ('queued', 'held', 'sending')
 
 -- name: complete_campaign
 -- The audience is exhausted and every message has an outcome: completed, with the final size;
--- its batches are finished.
+-- its batches are finished; campaign.completed for the user's webhook endpoints.
 WITH finished AS (
     UPDATE broadcast_jobs SET finished_at = coalesce(finished_at, :now)
     WHERE campaign_id = :campaign_id
+), done AS (
+    UPDATE campaigns
+    SET status = 'completed', completed_at = :now, updated_at = now(),
+        audience_size = (SELECT count(*) FROM message_queue WHERE campaign_id = :campaign_id)
+    WHERE id = :campaign_id AND status = 'running'
+    RETURNING *
+), webhooks AS (
+    SELECT webhook_emit(array_agg(c.user_id), array_agg(CAST('campaign.completed' AS text)),
+                        array_agg(c.completed_at), array_agg(webhook_campaign(c))) AS n
+    FROM done c
 )
-UPDATE campaigns
-SET status = 'completed', completed_at = :now, updated_at = now(),
-    audience_size = (SELECT count(*) FROM message_queue WHERE campaign_id = :campaign_id)
-WHERE id = :campaign_id AND status = 'running'
+SELECT (SELECT count(*) FROM done) AS completed, (SELECT n FROM webhooks) AS webhooks

@@ -19,16 +19,24 @@ WITH r AS (
        OR (s.on_reply = 'pause' AND sc.status = 'active')
     ORDER BY sc.id
     FOR UPDATE OF sc
+), changed AS (
+    UPDATE sequence_contacts sc
+    SET status = CASE WHEN target.on_reply = 'stop' THEN 'replied' ELSE 'paused' END,
+        next_due_at = CASE WHEN target.on_reply = 'stop' THEN NULL ELSE sc.next_due_at END,
+        replied_at = coalesce(sc.replied_at, target.at),
+        updated_at = now()
+    FROM target
+    -- re-checked after a wait: a tick may have completed the contact meanwhile
+    WHERE sc.id = target.id AND sc.status IN ('active', 'paused')
+    RETURNING sc.*
+), webhooks AS (
+    -- contact.replied for the users' webhook endpoints (data.status: replied, or paused)
+    SELECT webhook_emit(array_agg(c.user_id), array_agg(CAST('contact.replied' AS text)),
+                        array_agg(c.replied_at), array_agg(webhook_contact(c))) AS n
+    FROM changed c
+    WHERE EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.user_id = c.user_id AND e.enabled)
 )
-UPDATE sequence_contacts sc
-SET status = CASE WHEN target.on_reply = 'stop' THEN 'replied' ELSE 'paused' END,
-    next_due_at = CASE WHEN target.on_reply = 'stop' THEN NULL ELSE sc.next_due_at END,
-    replied_at = coalesce(sc.replied_at, target.at),
-    updated_at = now()
-FROM target
--- re-checked after a wait: a tick may have completed the contact meanwhile
-WHERE sc.id = target.id AND sc.status IN ('active', 'paused')
-RETURNING sc.status
+SELECT status, (SELECT n FROM webhooks) AS webhooks FROM changed
 
 -- name: replies_stop_messages
 -- Second statement: the unsent messages of those leads' stopped contacts are cancelled (a

@@ -400,11 +400,22 @@ SELECT count(*) AS moved FROM moved
 
 -- name: opt_out_lead
 -- A lead replied with an opt-out keyword: mark it, cancel its unsent messages, stop its
--- sequences, and count the cancellations on their broadcast jobs.
+-- sequences, and count the cancellations on their broadcast jobs. A lead that was not opted out
+-- yet is a lead.opted_out event for the user's webhook endpoints.
 WITH l AS (
     UPDATE leads SET opted_out_at = coalesce(opted_out_at, now()), updated_at = now()
     WHERE user_id = :user_id AND phone = :phone
-    RETURNING id
+    RETURNING id, user_id, phone, name, opted_out_at
+), was_in AS (
+    -- the statement's snapshot: the lead before this update
+    SELECT id FROM leads WHERE user_id = :user_id AND phone = :phone AND opted_out_at IS NULL
+), webhooks AS (
+    SELECT webhook_emit(
+        array_agg(l.user_id), array_agg(CAST('lead.opted_out' AS text)),
+        array_agg(l.opted_out_at),
+        array_agg(jsonb_build_object('id', l.id, 'phone', l.phone, 'name', l.name,
+                                     'opted_out_at', webhook_instant(l.opted_out_at)))) AS n
+    FROM l JOIN was_in USING (id)
 ), c AS (
     UPDATE message_queue q SET status = 'cancelled', last_error = 'lead opted out',
                                updated_at = now()
@@ -424,7 +435,8 @@ WITH l AS (
     FROM l
     WHERE sc.lead_id = l.id AND sc.status IN ('active', 'paused')
 )
-SELECT (SELECT count(*) FROM l) AS leads, (SELECT count(*) FROM c) AS cancelled
+SELECT (SELECT count(*) FROM l) AS leads, (SELECT count(*) FROM c) AS cancelled,
+       (SELECT n FROM webhooks) AS webhooks
 
 -- name: recent_sends
 -- Ages (seconds) of each device's sends in the last day, for hourly / daily caps.
@@ -448,13 +460,21 @@ WHERE EXISTS (SELECT 1 FROM message_queue q WHERE q.device_id = d.id AND q.statu
 -- Record a batch of receipts in one statement. Each names a message by its device and provider
 -- id; unknown ids are ignored. A read (or played) implies delivered; times only ever fill in
 -- (a duplicate or an out-of-order receipt changes nothing), and each (message, kind) enters the
--- timeline once, at the earliest time reported.
+-- timeline once, at the earliest time reported. Its update of message_queue writes only
+-- delivered_at and read_at, which no index of that table may include: with the room the fill
+-- factor leaves (migration 0075) it is then a HOT update, writing none of the ~15 indexes.
 WITH r AS (
     SELECT DISTINCT ON (q.id, x.kind) q.id, x.kind, x.at
     FROM unnest(CAST(:device_ids AS bigint[]), CAST(:provider_ids AS text[]),
                 CAST(:kinds AS text[]), CAST(:ats AS timestamptz[]))
         AS x(device_id, provider_id, kind, at)
-    JOIN message_queue q ON q.device_id = x.device_id AND q.provider_message_id = x.provider_id
+    -- one probe of message_queue_provider_idx per receipt, whatever the statistics say (a merge
+    -- or hash join would read the whole index, which grows with every message ever sent)
+    CROSS JOIN LATERAL (
+        SELECT q.id FROM message_queue q
+        WHERE q.device_id = x.device_id AND q.provider_message_id = x.provider_id
+        OFFSET 0
+    ) q
     ORDER BY q.id, x.kind, x.at
 ), implied AS (
     -- a read or played message was delivered by then at the latest
@@ -536,7 +556,20 @@ WITH x AS (
         LIMIT 1
     ) last_sent ON q.id IS NULL
     ON CONFLICT (device_id, provider_message_id) DO NOTHING
-    RETURNING id, lead_id, received_at, reply_to_message_id
+    RETURNING id, user_id, device_id, lead_id, phone, message_type, text, received_at,
+              quoted_message_id, reply_to_message_id
+), webhooks AS (
+    -- message.received for the users' webhook endpoints (the outbox, same transaction)
+    SELECT webhook_emit(
+        array_agg(user_id), array_agg(CAST('message.received' AS text)), array_agg(received_at),
+        array_agg(jsonb_build_object(
+            'id', id, 'lead_id', lead_id, 'phone', phone, 'device_id', device_id,
+            'message_type', message_type, 'text', text,
+            'received_at', webhook_instant(received_at),
+            'quoted_message_id', quoted_message_id,
+            'reply_to_message_id', reply_to_message_id))) AS n
+    FROM stored
+    WHERE EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.user_id = stored.user_id AND e.enabled)
 ), answered AS (
     UPDATE message_queue m SET replied_at = r.at
     FROM (SELECT reply_to_message_id AS id, min(received_at) AS at FROM stored
@@ -546,5 +579,6 @@ WITH x AS (
 )
 SELECT (SELECT count(*) FROM stored) AS stored,
        (SELECT count(*) FROM new_leads WHERE inserted) AS new_leads,
+       (SELECT n FROM webhooks) AS webhooks,
        (SELECT array_agg(lead_id ORDER BY id) FROM stored) AS lead_ids,
        (SELECT array_agg(received_at ORDER BY id) FROM stored) AS received

@@ -14,13 +14,21 @@ WITH closing AS (
           SELECT 1 FROM sequence_steps st
           WHERE st.sequence_id = sc.sequence_id AND st.day > sc.current_day))
     FOR UPDATE OF sc SKIP LOCKED
+), closed AS (
+    UPDATE sequence_contacts sc
+    SET status = closing.status, next_due_at = NULL, updated_at = now(),
+        completed_at = CASE WHEN closing.status = 'completed' THEN CAST(:now AS timestamptz) END
+    FROM closing
+    WHERE sc.id = closing.id
+    RETURNING sc.*
+), webhooks AS (
+    SELECT webhook_emit(array_agg(c.user_id), array_agg(CAST('contact.completed' AS text)),
+                        array_agg(c.completed_at), array_agg(webhook_contact(c))) AS n
+    FROM closed c
+    WHERE c.status = 'completed'
+      AND c.user_id IN (SELECT user_id FROM webhook_endpoints WHERE enabled)
 )
-UPDATE sequence_contacts sc
-SET status = closing.status, next_due_at = NULL, updated_at = now(),
-    completed_at = CASE WHEN closing.status = 'completed' THEN CAST(:now AS timestamptz) END
-FROM closing
-WHERE sc.id = closing.id
-RETURNING sc.status
+SELECT status, (SELECT n FROM webhooks) AS webhooks FROM closed
 
 -- name: due_contact_ids
 -- Due contacts of active sequences, oldest due first (walks sequence_contacts_due_idx), with their
@@ -74,7 +82,9 @@ FOR UPDATE OF sc SKIP LOCKED
 
 -- name: insert_staged_sequence_messages
 -- Insert the staged batch; only rows actually inserted get their sequence_logs row and advance
--- their contact (current_day, last_queued_on, next_due_at, completed after the last step).
+-- their contact (current_day, last_queued_on, next_due_at, completed after the last step). For
+-- the users' webhook endpoints: message.queued (only endpoints that ask for it by name) and
+-- contact.completed.
 WITH ins AS (
     INSERT INTO message_queue (
         user_id, device_id, lead_id, phone, message_type, body, media_url, media_id, caption,
@@ -105,8 +115,30 @@ WITH ins AS (
         updated_at = now()
     FROM done
     WHERE sc.id = done.contact_id
+    RETURNING sc.*
+), completed_hooks AS (
+    SELECT webhook_emit(array_agg(c.user_id), array_agg(CAST('contact.completed' AS text)),
+                        array_agg(c.completed_at), array_agg(webhook_contact(c))) AS n
+    FROM advanced c
+    WHERE c.status = 'completed'
+      AND c.user_id IN (SELECT user_id FROM webhook_endpoints WHERE enabled)
+), queued_hooks AS (
+    -- from the stage: the inserted rows are not visible to this statement's other parts
+    SELECT webhook_emit(array_agg(d.user_id), array_agg(CAST('message.queued' AS text)),
+                        array_agg(now()), array_agg(jsonb_build_object(
+                            'id', d.message_id, 'lead_id', d.lead_id, 'phone', d.phone,
+                            'device_id', d.device_id, 'source', 'sequence', 'campaign_id', NULL,
+                            'sequence_id', d.sequence_id, 'message_type', d.message_type,
+                            'body', d.body, 'media_url', d.media_url, 'media_id', d.media_id,
+                            'caption', d.caption, 'filename', d.filename, 'status', 'queued',
+                            'created_at', webhook_instant(now())))) AS n
+    FROM done d
+    WHERE d.user_id IN (SELECT user_id FROM webhook_endpoints
+                        WHERE enabled AND 'message.queued' = ANY (events))
 )
-SELECT broadcast_job_id, count(*) AS inserted FROM done GROUP BY broadcast_job_id
+SELECT broadcast_job_id, count(*) AS inserted,
+       (SELECT n FROM completed_hooks) + (SELECT n FROM queued_hooks) AS webhooks
+FROM done GROUP BY broadcast_job_id
 
 -- name: skip_staged_sequence_steps
 -- Steps whose template cannot be rendered: a 'skipped' log row with the reason, and the contact
@@ -119,16 +151,25 @@ WITH logged AS (
     WHERE problem IS NOT NULL
     ON CONFLICT (contact_id, day) DO NOTHING
     RETURNING contact_id
+), moved AS (
+    UPDATE sequence_contacts sc
+    SET current_day = st.day,
+        last_queued_on = st.queued_on,
+        next_due_at = st.next_due_at,
+        status = CASE WHEN st.next_due_at IS NULL THEN 'completed' ELSE sc.status END,
+        completed_at = CASE WHEN st.next_due_at IS NULL THEN CAST(:now AS timestamptz) END,
+        updated_at = now()
+    FROM message_stage st JOIN logged ON logged.contact_id = st.contact_id
+    WHERE sc.id = st.contact_id AND st.problem IS NOT NULL
+    RETURNING sc.*
+), webhooks AS (
+    SELECT webhook_emit(array_agg(c.user_id), array_agg(CAST('contact.completed' AS text)),
+                        array_agg(c.completed_at), array_agg(webhook_contact(c))) AS n
+    FROM moved c
+    WHERE c.status = 'completed'
+      AND c.user_id IN (SELECT user_id FROM webhook_endpoints WHERE enabled)
 )
-UPDATE sequence_contacts sc
-SET current_day = st.day,
-    last_queued_on = st.queued_on,
-    next_due_at = st.next_due_at,
-    status = CASE WHEN st.next_due_at IS NULL THEN 'completed' ELSE sc.status END,
-    completed_at = CASE WHEN st.next_due_at IS NULL THEN CAST(:now AS timestamptz) END,
-    updated_at = now()
-FROM message_stage st JOIN logged ON logged.contact_id = st.contact_id
-WHERE sc.id = st.contact_id AND st.problem IS NOT NULL
+SELECT count(*) AS skipped, (SELECT n FROM webhooks) AS webhooks FROM moved
 
 -- name: set_sequence_errors
 -- Why a sequence queued nothing (null clears it); rows are only touched when the text changes.
