@@ -66,7 +66,7 @@ def _register_blueprints(app: APIFlask) -> None:
     for module in (health, auth_api):
         app.register_blueprint(module.bp)
     for name in ("sequences", "leads", "campaigns", "devices", "media", "monitoring",
-                 "messages", "conversations", "results"):
+                 "messages", "conversations", "results", "webhooks"):
         try:
             module = __import__(f"webapp.api.{name}", fromlist=["bp"])
         except ModuleNotFoundError as error:
