@@ -43,9 +43,25 @@ WITH ins AS (
     FROM message_stage
     WHERE problem IS NULL AND device_id IS NOT NULL
     ON CONFLICT (dedupe_key) DO NOTHING
-    RETURNING broadcast_job_id
+    RETURNING id, dedupe_key, broadcast_job_id
+), webhooks AS (
+    -- message.queued for the endpoints that name it, from the stage (the inserted rows are not
+    -- visible to this statement's other parts)
+    SELECT webhook_emit(array_agg(st.user_id), array_agg(CAST('message.queued' AS text)),
+                        array_agg(now()), array_agg(jsonb_build_object(
+                            'id', ins.id, 'lead_id', st.lead_id, 'phone', st.phone,
+                            'device_id', st.device_id, 'source', 'campaign',
+                            'campaign_id', st.campaign_id, 'sequence_id', NULL,
+                            'message_type', st.message_type, 'body', st.body,
+                            'media_url', st.media_url, 'media_id', st.media_id,
+                            'caption', st.caption, 'filename', st.filename, 'status', 'queued',
+                            'created_at', webhook_instant(now())))) AS n
+    FROM ins JOIN message_stage st ON st.dedupe_key = ins.dedupe_key
+    WHERE st.user_id IN (SELECT user_id FROM webhook_endpoints
+                         WHERE enabled AND 'message.queued' = ANY (events))
 )
-SELECT broadcast_job_id, count(*) AS inserted FROM ins GROUP BY broadcast_job_id
+SELECT broadcast_job_id, count(*) AS inserted, (SELECT n FROM webhooks) AS webhooks
+FROM ins GROUP BY broadcast_job_id
 
 -- name: advance_campaign
 UPDATE campaigns

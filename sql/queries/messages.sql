@@ -18,13 +18,23 @@ FOR KEY SHARE
 -- name: message_insert
 -- One message from the API. The message_queue NOTIFY trigger wakes the device host. A racing
 -- request with the same dedupe key (Idempotency-Key) waits for this one and inserts nothing.
-INSERT INTO message_queue (
-    user_id, device_id, lead_id, phone, message_type, body, media_url, media_id, caption,
-    filename, source, pinned, dedupe_key)
-VALUES (:user_id, :device_id, :lead_id, :phone, :message_type, :body, :media_url, :media_id,
-        :caption, :filename, 'api', :pinned, :dedupe_key)
-ON CONFLICT (dedupe_key) DO NOTHING
-RETURNING id
+-- message.queued for the user's webhook endpoints that name it.
+WITH ins AS (
+    INSERT INTO message_queue (
+        user_id, device_id, lead_id, phone, message_type, body, media_url, media_id, caption,
+        filename, source, pinned, dedupe_key)
+    VALUES (:user_id, :device_id, :lead_id, :phone, :message_type, :body, :media_url, :media_id,
+            :caption, :filename, 'api', :pinned, :dedupe_key)
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING *
+), webhooks AS (
+    SELECT webhook_emit(array_agg(m.user_id), array_agg(CAST('message.queued' AS text)),
+                        array_agg(m.created_at), array_agg(webhook_message(m))) AS n
+    FROM ins m
+    WHERE m.user_id IN (SELECT user_id FROM webhook_endpoints
+                        WHERE enabled AND 'message.queued' = ANY (events))
+)
+SELECT id, (SELECT n FROM webhooks) AS webhooks FROM ins
 
 -- name: message_id_by_dedupe_key
 SELECT id FROM message_queue WHERE user_id = :user_id AND dedupe_key = :dedupe_key

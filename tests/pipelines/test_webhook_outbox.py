@@ -134,3 +134,25 @@ def test_a_device_status_change_is_an_event_and_other_updates_are_not(world, eng
     [event] = deliveries(world, hook)
     data = event["payload"]["data"]
     assert (data["id"], data["status"], data["previous_status"]) == (device, "offline", "online")
+
+
+def test_campaign_and_one_off_messages_are_message_queued_for_who_asks(world, engine):
+    from webapp.services import messages
+
+    user = world.user()
+    device = world.device(user)
+    lead = world.lead(user, niches=["fitness"])
+    campaign = world.campaign(user, NOW - timedelta(minutes=1), niche="fitness")
+    hook = endpoint(world, user, ["message.queued"])
+    silent = endpoint(world, user)
+    materialise_campaign_messages(engine, NOW, 1000)
+    with engine.begin() as conn:
+        sent, _ = messages.send_message(conn, user, {"lead_id": lead, "message_type": "text",
+                                                     "body": "one-off"}, "MY", 1000)
+    events = deliveries(world, hook, "message.queued")
+    assert [(e["payload"]["data"]["source"], e["payload"]["data"]["device_id"]) for e in events
+            ] == [("campaign", device), ("api", device)]
+    assert events[0]["payload"]["data"]["campaign_id"] == campaign
+    assert events[1]["payload"]["data"]["id"] == sent["id"]
+    assert events[1]["payload"]["data"]["body"] == "one-off"
+    assert deliveries(world, silent) == []
