@@ -32,7 +32,7 @@ def register(app: Flask) -> None:
 # every page area; an area whose service (being built in the same tree) is not there yet is left
 # out, and the navigation and links leave it out too (formatting.page_url)
 AREAS = ("accounts", "dashboard", "devices", "leads", "inbox", "sequences", "campaigns",
-         "queue")
+         "queue", "webhooks")
 
 
 def _area_module(area: str) -> ModuleType | None:

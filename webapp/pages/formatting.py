@@ -14,6 +14,7 @@ NAVIGATION = (
     ("pages_sequences.index", "Sequences"),
     ("pages_campaigns.index", "Campaigns"),
     ("pages_queue.index", "Queue"),
+    ("pages_webhooks.index", "Webhooks"),
 )
 
 BADGES = {
