@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--procfile", default="Procfile")
     up.add_argument("--no-demo", action="store_true", help="do not create the demo workspace")
     sub.add_parser("device-host", help="run the device host (supervisor + worker processes)")
+    sub.add_parser("webhooks", help="run the webhooks dispatcher (sends the outbox, signed)")
     tick = sub.add_parser("tick", help="run one pipelines tick (the Dagster job) in this process")
     tick.add_argument("--at", help="the tick's instant, ISO 8601 (default: now)")
     dagster = sub.add_parser(
@@ -159,6 +160,13 @@ def _device_host(args: argparse.Namespace, settings: Settings) -> int:
 
     return run_device_host(settings, resolve_url(settings))
 
+
+@command("webhooks")
+def _webhooks(args: argparse.Namespace, settings: Settings) -> int:
+    from dripfleet.database import resolve_url
+    from webhooks.dispatcher import run_dispatcher
+
+    return run_dispatcher(settings, resolve_url(settings))
 
 
 @command("tick")

@@ -77,6 +77,13 @@ class Settings:
     whatsapp_proxy: str | None = None
     # media (and later webhook) URLs may reach private / loopback addresses: tests, on-premise
     allow_private_urls: bool = False
+    # the webhooks dispatcher: sends in flight (overall, and per endpoint), the claim's lease,
+    # the first retry delay (the whole schedule scales with it) and the safety poll
+    webhook_concurrency: int = 64
+    webhook_per_endpoint: int = 8
+    webhook_lease_seconds: float = 60.0
+    webhook_retry_first_seconds: float = 5.0
+    webhook_poll_seconds: float = 10.0
 
     @property
     def max_upload_bytes(self) -> int:
@@ -221,6 +228,12 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "CHECK_ON_WHATSAPP": ("check_on_whatsapp", _flag),
     "WHATSAPP_PROXY": ("whatsapp_proxy", _proxy_url),
     "ALLOW_PRIVATE_URLS": ("allow_private_urls", _flag),
+    "WEBHOOK_CONCURRENCY": ("webhook_concurrency", _number(int, 1)),
+    "WEBHOOK_PER_ENDPOINT": ("webhook_per_endpoint", _number(int, 1)),
+    # longer than one send may take (15 s) plus recording it, or a slow send is sent twice
+    "WEBHOOK_LEASE_SECONDS": ("webhook_lease_seconds", _number(float, 20)),
+    "WEBHOOK_RETRY_FIRST_SECONDS": ("webhook_retry_first_seconds", _number(float, 0.01)),
+    "WEBHOOK_POLL_SECONDS": ("webhook_poll_seconds", _number(float, 0.05)),
 }
 
 VARIABLES = tuple(_VARIABLES)
