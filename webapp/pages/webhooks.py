@@ -117,7 +117,8 @@ def _switch(webhook_id: int, enabled: bool, message: str) -> Response:
     with db.transaction() as conn:
         webhooks.update_endpoint(conn, access.user_id(), webhook_id, {"enabled": enabled})
     flash(message, "ok")
-    return access.back(url_for(".detail", webhook_id=webhook_id))
+    # not back(): after a rotation the page's address is the rotation's POST
+    return redirect(url_for(".detail", webhook_id=webhook_id))
 
 
 @bp.post("/webhooks/<id:webhook_id>/rotate")
@@ -155,7 +156,7 @@ def retry(webhook_id: int, delivery_id: int) -> Response:
     with db.transaction() as conn:
         webhooks.retry_delivery(conn, access.user_id(), webhook_id, delivery_id)
     flash(f"Delivery {delivery_id} will be sent again shortly.", "ok")
-    return access.back(url_for(".detail", webhook_id=webhook_id))
+    return redirect(url_for(".detail", webhook_id=webhook_id, _anchor="delivery-log"))
 
 
 def _form() -> dict[str, Any]:

@@ -25,6 +25,10 @@ function syncEventBoxes(fieldset) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  // the secret came as the answer to a POST: give the page its own address, so that reloading
+  // it shows the endpoint (without the secret) instead of posting again
+  const panel = document.querySelector("#secret-panel[data-page]");
+  if (panel) window.history.replaceState(null, "", panel.dataset.page);
   for (const fieldset of document.querySelectorAll("fieldset.webhook-events")) {
     syncEventBoxes(fieldset);
     fieldset.addEventListener("change", () => syncEventBoxes(fieldset));
