@@ -29,7 +29,8 @@ PURGE_PER_TICK = 200
     deps=[delivery_stats],
     description="Expires messages older than MESSAGE_MAX_AGE_HOURS; purges old Dagster runs and"
                 " per-device outcome counts older than 30 days, engagement hours older than"
-                f" {engagement.KEEP_DAYS} days.",
+                f" {engagement.KEEP_DAYS} days, webhook attempts and finished deliveries older"
+                f" than {store.WEBHOOK_LOG_KEPT_DAYS} days.",
 )
 def queue_maintenance(
     context: AssetExecutionContext, database: DatabaseResource
@@ -41,6 +42,7 @@ def queue_maintenance(
     expired = store.expire_old_messages(database.engine(), now, max_age)
     pruned = store.prune_device_outcomes(database.engine(), now)
     pruned_engagement = engagement.prune(database.engine(), now)
+    webhook_attempts, webhook_deliveries = store.purge_webhook_log(database.engine(), now)
     purged = purge_old_runs(context.instance, now - timedelta(days=database.run_retention_days))
     return MaterializeResult(
         metadata={
@@ -50,6 +52,8 @@ def queue_maintenance(
             "purged_dagster_runs": purged,
             "pruned_device_outcome_hours": pruned,
             "pruned_engagement_rows": pruned_engagement,
+            "purged_webhook_attempts": webhook_attempts,
+            "purged_webhook_deliveries": webhook_deliveries,
             "run_retention_days": database.run_retention_days,
             "elapsed_s": round(time.perf_counter() - started, 3),
         }

@@ -9,10 +9,14 @@ from dripfleet.queries import queries
 
 # hours of per-device outcome counts kept (the rates read 24 h and 7 days)
 OUTCOME_HOURS_KEPT_DAYS = 30
+# the webhook delivery log: attempts and finished deliveries kept this long
+WEBHOOK_LOG_KEPT_DAYS = 7
+WEBHOOK_PURGE_LIMIT = 50_000
 
 queries.require(
     "expire_old_messages", "prune_device_outcomes", "devices_over_buffer",
     "messages_for_opted_out_leads", "sending_past_lease", "contacts_behind_schedule",
+    "purge_webhook_attempts", "purge_webhook_deliveries",
 )
 
 
@@ -31,6 +35,17 @@ def prune_device_outcomes(engine: Engine, now: datetime,
     with engine.begin() as conn:
         return conn.execute(queries.text("prune_device_outcomes"),
                             {"cutoff": now - timedelta(days=keep_days)}).rowcount
+
+
+def purge_webhook_log(engine: Engine, now: datetime, keep_days: int = WEBHOOK_LOG_KEPT_DAYS,
+                      limit: int = WEBHOOK_PURGE_LIMIT) -> tuple[int, int]:
+    """Delete webhook attempts, and finished deliveries, older than keep_days (at most limit of
+    each); returns (attempts, deliveries) deleted."""
+    params = {"cutoff": now - timedelta(days=keep_days), "limit": limit}
+    with engine.begin() as conn:
+        attempts = conn.execute(queries.text("purge_webhook_attempts"), params).rowcount
+        deliveries = conn.execute(queries.text("purge_webhook_deliveries"), params).rowcount
+    return attempts, deliveries
 
 
 def _rows(engine: Engine, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:

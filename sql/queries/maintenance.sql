@@ -23,6 +23,18 @@ SELECT count(*) FROM expired
 -- 7 days); older hours are deleted.
 DELETE FROM device_outcomes_hourly WHERE hour < :cutoff
 
+-- name: purge_webhook_attempts
+-- The webhook delivery log keeps attempts :keep_days days; older ones are deleted, at most :limit
+-- a tick (a steady state deletes about a minute's worth; a backlog drains over several ticks).
+DELETE FROM webhook_attempts
+WHERE id IN (SELECT id FROM webhook_attempts WHERE attempted_at < :cutoff LIMIT :limit)
+
+-- name: purge_webhook_deliveries
+-- Finished (delivered or failed) webhook deliveries older than :keep_days days are deleted with
+-- their attempts, at most :limit a tick; pending ones stay until the dispatcher finishes them.
+DELETE FROM webhook_deliveries
+WHERE id IN (SELECT id FROM webhook_deliveries WHERE finished_at < :cutoff LIMIT :limit)
+
 -- name: devices_over_buffer
 -- Asset check: devices holding more queued messages than the buffer allows.
 SELECT device_id, count(*) AS queued

@@ -29,8 +29,10 @@ WITH scan AS (
            d.created_at < now() - interval '1 hour' * :max_age_hours AS expired
     FROM webhook_deliveries d
     JOIN webhook_endpoints e ON e.id = d.endpoint_id
-    WHERE d.id IN (SELECT id FROM ranked WHERE n <= room ORDER BY next_attempt_at LIMIT :batch)
+    WHERE d.id IN (SELECT id FROM ranked WHERE n <= room)
       AND d.status = 'pending' AND d.next_attempt_at <= now()
+    ORDER BY d.next_attempt_at
+    LIMIT :batch
     FOR UPDATE OF d SKIP LOCKED
 ), parked AS (
     UPDATE webhook_deliveries d

@@ -83,7 +83,8 @@ def test_health_checks_point_at_real_endpoints(database_url):
 def test_railway_configs_name_real_commands_and_paths():
     files = (ROOT / "deploy" / "railway").glob("*.json")
     configs = {path.stem: json.loads(path.read_text()) for path in files}
-    assert set(configs) == {"web", "dagster-webserver", "dagster-daemon", "device-host"}
+    assert set(configs) == {"web", "dagster-webserver", "dagster-daemon", "device-host",
+                            "webhooks"}
     expected_health = {"web": "/healthz", "dagster-webserver": "/server_info",
                        "device-host": "/healthz"}
     for name, config in configs.items():
@@ -96,6 +97,21 @@ def test_railway_configs_name_real_commands_and_paths():
             assert name_only in CONSOLE_SCRIPTS | IMAGE_PROGRAMS, f"{name}: {program}"
         assert config["deploy"].get("healthcheckPath") == expected_health.get(name)
     assert configs["web"]["deploy"]["preDeployCommand"] == ["dripfleet migrate"]
+
+
+def test_the_webhooks_dispatcher_runs_everywhere_the_system_runs():
+    """Procfile (make up), compose and Railway all run `dripfleet webhooks`."""
+    from dripfleet.cli import _COMMANDS
+    from dripfleet.launcher import read_procfile
+
+    assert "webhooks" in _COMMANDS
+    assert dict(read_procfile(ROOT / "Procfile"))["webhooks"] == "exec dripfleet webhooks"
+    assert SERVICES["webhooks"]["command"] == ["dripfleet", "webhooks"]
+    # SIGTERM lets in-flight sends (15 s at most) finish and be recorded
+    assert SERVICES["webhooks"]["stop_grace_period"] == "40s"
+    railway = json.loads((ROOT / "deploy" / "railway" / "webhooks.json").read_text())
+    assert railway["deploy"]["startCommand"] == "dripfleet webhooks"
+    assert railway["deploy"]["drainingSeconds"] >= 20
 
 
 def test_every_web_server_command_loads_the_gunicorn_settings():

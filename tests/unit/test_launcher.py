@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_procfile_runs_every_process_of_the_system():
     names = [name for name, _ in read_procfile(ROOT / "Procfile")]
-    assert sorted(names) == ["dagster-daemon", "dagster-web", "devices", "web"]
+    assert sorted(names) == ["dagster-daemon", "dagster-web", "devices", "web", "webhooks"]
 
 
 def test_neonize_transport_runs_the_device_host_from_its_own_environment(tmp_path):
