@@ -294,6 +294,15 @@ def test_unknown_event_types_are_422_naming_the_item(alice, events, field):
     assert alice.get("/api/webhooks").get_json()["items"] == []
 
 
+@pytest.mark.parametrize("value", [0, 1, "true", None])
+def test_enabled_is_a_json_boolean(alice, value):
+    assert_error(alice.post("/api/webhooks", json={"url": URL, "enabled": value}), 422,
+                 "enabled")
+    endpoint = create(alice)
+    assert_error(alice.patch(f"/api/webhooks/{endpoint['id']}", json={"enabled": value}), 422,
+                 "enabled")
+
+
 def test_every_event_type_is_accepted(alice):
     created = create(alice, events=[*EVENT_TYPES, "*"])
     assert created["events"] == [*EVENT_TYPES, "*"]

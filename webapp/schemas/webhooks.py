@@ -49,6 +49,15 @@ def webhook_url(value: str) -> None:
                               "set, for local use)")
 
 
+class StrictBoolean(Boolean):
+    """true or false, as JSON Schema's boolean means it: never 0, 1 or "true"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 def WebhookUrl(**kw) -> String:  # noqa: N802
     """The URL an endpoint is called at."""
     return String(validate=[Length(min=1, max=2000), no_nul, webhook_url], metadata={
@@ -70,7 +79,7 @@ class WebhookIn(Schema):
     url = WebhookUrl(required=True)
     events = Events(load_default=[ALL])
     description = Text(500, load_default="")
-    enabled = Boolean(load_default=True)
+    enabled = StrictBoolean(load_default=True)
 
 
 class WebhookPatch(Schema):
@@ -80,7 +89,7 @@ class WebhookPatch(Schema):
     url = WebhookUrl()
     events = Events()
     description = Text(500)
-    enabled = Boolean()
+    enabled = StrictBoolean()
 
 
 class WebhookItem(Schema):
