@@ -129,7 +129,8 @@ WITH o AS (
     FROM o
     WHERE q.id = o.id AND q.status = 'sending' AND q.lease_owner = :owner
     RETURNING q.id, q.device_id, q.broadcast_job_id, q.campaign_id, q.sequence_id, q.step_id,
-              q.status, q.last_error, q.failure_class, q.sent_at, o.kind, o.since_s, o.n
+              q.status, q.last_error, q.failure_class, q.sent_at, o.kind, o.since_s, o.n,
+              q.user_id, q.provider_message_id
 ), late_sent AS (
     -- rescued while its send was in flight and not claimed again: it did leave, so it is sent
     UPDATE message_queue q SET
@@ -138,11 +139,29 @@ WITH o AS (
         updated_at = now()
     FROM o
     WHERE q.id = o.id AND o.kind = 'sent' AND q.status IN ('queued', 'held')
-    RETURNING q.id, q.device_id, q.broadcast_job_id, q.status, q.last_error, q.sent_at
+    RETURNING q.id, q.device_id, q.broadcast_job_id, q.status, q.last_error, q.sent_at,
+              q.user_id, q.failure_class, q.provider_message_id
 ), done AS (
-    SELECT id, device_id, broadcast_job_id, status, last_error, sent_at FROM m
+    SELECT id, device_id, broadcast_job_id, status, last_error, sent_at, user_id, failure_class,
+           provider_message_id FROM m
     UNION ALL
-    SELECT id, device_id, broadcast_job_id, status, last_error, sent_at FROM late_sent
+    SELECT id, device_id, broadcast_job_id, status, last_error, sent_at, user_id, failure_class,
+           provider_message_id FROM late_sent
+), webhooks AS (
+    -- message.sent / message.failed for the users' webhook endpoints (none: a semi-join that
+    -- matches nothing). The payload is the message as it was before this statement (its
+    -- snapshot) with what the outcome changed laid over it.
+    SELECT webhook_emit(
+        array_agg(d.user_id),
+        array_agg(CASE WHEN d.status = 'sent' THEN 'message.sent' ELSE 'message.failed' END),
+        array_agg(coalesce(d.sent_at, now())),
+        array_agg(webhook_message(q0) || jsonb_build_object(
+            'status', d.status, 'sent_at', webhook_instant(d.sent_at),
+            'last_error', d.last_error, 'failure_class', d.failure_class,
+            'provider_message_id', d.provider_message_id))) AS n
+    FROM done d JOIN message_queue q0 ON q0.id = d.id
+    WHERE d.status IN ('sent', 'failed')
+      AND d.user_id IN (SELECT user_id FROM webhook_endpoints WHERE enabled)
 ), attempts AS (
     -- every outcome that says something about its device, ours or late
     SELECT m.device_id, m.kind, m.since_s, m.failure_class FROM m WHERE m.kind <> 'requeue'
@@ -290,6 +309,9 @@ UNION ALL
 SELECT NULL, NULL, NULL, NULL, NULL, id, NULL, user_id FROM campaigns_counted WHERE paused
 UNION ALL
 SELECT NULL, NULL, NULL, NULL, NULL, NULL, id, user_id FROM sequences_paused
+UNION ALL
+-- no row: only makes the webhooks part run
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM webhooks WHERE n < 0
 
 -- name: renew_message_leases
 -- Extend the leases of the messages a worker is sending (with its heartbeat). Only the ones it
@@ -495,7 +517,21 @@ WITH r AS (
     WHERE q.id = f.id
       AND ((f.delivered IS NOT NULL AND (q.delivered_at IS NULL OR f.delivered < q.delivered_at))
            OR (f.read IS NOT NULL AND (q.read_at IS NULL OR f.read < q.read_at)))
-    RETURNING q.id
+    RETURNING q.id, q.user_id, q.delivered_at, q.read_at
+), webhooks AS (
+    -- message.delivered / message.read the first time each happens, for the users' webhook
+    -- endpoints (none: a semi-join that matches nothing); q0 is the message before this statement
+    SELECT webhook_emit(array_agg(m.user_id), array_agg(k.type), array_agg(k.at),
+                        array_agg(webhook_message(q0) || jsonb_build_object(
+                            'delivered_at', webhook_instant(m.delivered_at),
+                            'read_at', webhook_instant(m.read_at)))) AS n
+    FROM m
+    JOIN message_queue q0 ON q0.id = m.id
+    CROSS JOIN LATERAL (VALUES
+        ('message.delivered', m.delivered_at, q0.delivered_at IS NULL),
+        ('message.read', m.read_at, q0.read_at IS NULL AND m.read_at IS NOT NULL)
+    ) AS k(type, at, first)
+    WHERE k.first AND m.user_id IN (SELECT user_id FROM webhook_endpoints WHERE enabled)
 ), e AS (
     INSERT INTO message_events (message_id, kind, at)
     SELECT id, kind, at FROM firsts
@@ -503,7 +539,8 @@ WITH r AS (
         WHERE EXCLUDED.at < message_events.at
     RETURNING message_id
 )
-SELECT (SELECT count(*) FROM e) AS events, (SELECT count(*) FROM m) AS messages
+SELECT (SELECT count(*) FROM e) AS events, (SELECT count(*) FROM m) AS messages,
+       (SELECT n FROM webhooks) AS webhooks
 
 -- name: record_inbound
 -- Store a batch of incoming messages in one statement. Each comes to a device; its user owns
