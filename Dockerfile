@@ -9,6 +9,7 @@ COPY pyproject.toml README.md ./
 COPY dripfleet ./dripfleet
 COPY pipelines ./pipelines
 COPY device_host ./device_host
+COPY webhooks ./webhooks
 COPY webapp ./webapp
 COPY sql ./sql
 COPY dagster.yaml workspace.yaml Procfile ./

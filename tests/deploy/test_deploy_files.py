@@ -141,3 +141,15 @@ def test_gunicorn_settings_take_the_timeout_from_the_environment():
                          env={**os.environ, "WEB_TIMEOUT_SECONDS": "soon"}, timeout=60)
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "WEB_TIMEOUT_SECONDS" in bad.stderr
+
+
+def test_the_image_copies_every_package_the_project_installs():
+    """A package missing from the Dockerfile's COPY lines breaks its service only at start."""
+    import re
+    import tomllib
+
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())[
+        "tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in include}
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", (ROOT / "Dockerfile").read_text(), re.M))
+    assert packages <= copied, f"not copied into the image: {sorted(packages - copied)}"
