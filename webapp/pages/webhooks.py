@@ -19,7 +19,7 @@ LOG_PAGE = 50
 
 
 @bp.get("/webhooks")
-def index() -> str:
+def index() -> Any:
     """Every endpoint with its events and state; the form to add one."""
     return _index_page()
 
