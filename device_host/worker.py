@@ -28,13 +28,13 @@ from sqlalchemy import Engine
 from device_host.device_state import STARTABLE, DeviceState
 from device_host.inbound import Inbound
 from device_host.leases import Leases
-from device_host.listener import Listener
 from device_host.sending import MEDIA_TIMEOUT_SECONDS, Sending
 from device_host.sessions import OFFLINE_RETRY_MAX_SECONDS, PAIRING_TIMEOUT_SECONDS, Sessions
 from device_host.transports import open_factory
 from device_host.transports.base import TransportFactory
 from dripfleet.database import get_engine
 from dripfleet.database_outage import Backoff, is_outage
+from dripfleet.listener import Listener
 from dripfleet.public_urls import UrlPolicy
 from dripfleet.settings import Settings
 from dripfleet.stores import sending as sending_store
@@ -88,7 +88,8 @@ class Worker(Leases, Sessions, Sending, Inbound):
         self._next_lease = 0.0
         self._last_lease = 0.0
         self._keywords = tuple(k.upper() for k in settings.opt_out_keywords)
-        self.listener = Listener(database_url, self._on_notify)
+        # queued messages per device, and device status changes
+        self.listener = Listener(database_url, self._on_notify, ("message_queue", "devices"))
         self.media_policy = UrlPolicy(allow_private=settings.allow_private_urls)
         # outcomes and events whose database write failed: kept, in order, until it succeeds
         self._unrecorded: list[tuple[Outcome, str | None]] = []

@@ -27,13 +27,13 @@ from sqlalchemy import exc as sa_exc
 
 from dripfleet.database import get_engine
 from dripfleet.database_outage import Backoff, is_outage
+from dripfleet.listener import Listener
 from dripfleet.public_urls import UrlPolicy
 from dripfleet.settings import Settings
 from dripfleet.stores import webhook_dispatch as store
 from dripfleet.stores.webhook_dispatch import Claimed, Outcome
 from webhooks.retry import decide
 from webhooks.sending import Attempt, Sender, clean_text
-from webhooks.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,10 @@ class Dispatcher:
         self.backoff = Backoff(first=0.5, most=5.0)
         self.database_down_until = 0.0
         self.counts: Counter[str] = Counter()
-        self.wakeup = Wakeup(database_url, self.wake.set)
+        # 0078's trigger notifies when deliveries are written (a reconnect wakes it too: what was
+        # notified meanwhile is lost)
+        self.wakeup = Listener(database_url, lambda _channel, _payload: self.wake.set(),
+                               ("webhook_deliveries",), name="webhooks-listen")
         self.loop = asyncio.new_event_loop()
         self.sender = Sender(self.policy, settings.webhook_per_endpoint)
         self._loop_thread = threading.Thread(

@@ -23,7 +23,6 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from device_host.listener import Listener
 from device_host.transports.base import (
     Banned,
     Connected,
@@ -43,6 +42,7 @@ from device_host.transports.base import (
 )
 from dripfleet.database import get_engine
 from dripfleet.database_outage import Backoff, is_outage
+from dripfleet.listener import Listener
 from dripfleet.settings import Settings
 from dripfleet.stores import simulated as sim_store
 

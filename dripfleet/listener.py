@@ -1,4 +1,5 @@
-"""LISTEN/NOTIFY wake-ups for a worker: queued messages per device, and device status changes."""
+"""LISTEN/NOTIFY wake-ups: one thread holding one LISTEN connection, for any process that waits
+on the database (the device host's workers and simulated network, the webhooks dispatcher)."""
 
 import logging
 import threading
@@ -10,7 +11,6 @@ from dripfleet.database import libpq_url
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("message_queue", "devices")
 
 
 class Listener:
@@ -20,12 +20,12 @@ class Listener:
     because notifications sent while disconnected are lost."""
 
     def __init__(self, database_url: str, on_notify: Callable[[str, str], None],
-                 channels: tuple[str, ...] = CHANNELS) -> None:
+                 channels: tuple[str, ...], name: str = "listener") -> None:
         self.url = libpq_url(database_url)
         self.on_notify = on_notify
         self.channels = channels
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="listener", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         """Start listening in the background."""
@@ -40,7 +40,7 @@ class Listener:
         backoff = 0.5
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self.url, autocommit=True) as conn:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as conn:
                     for channel in self.channels:
                         conn.execute(f"LISTEN {channel}")
                     backoff = 0.5
