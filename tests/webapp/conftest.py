@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from dripfleet.stores import users
 from tests.conftest import create_database, drop_database
-from webapp import create_app
+from webapp import auth, create_app
 
 _emails = itertools.count(1)
 
@@ -110,3 +110,24 @@ def assert_error(response, status: int, field: str | None = None) -> dict:
     if field is not None:
         assert field in body["error"]["fields"], body
     return body["error"]
+
+
+@pytest.fixture
+def pages_app(database_url: str):
+    """The app with its pages, CSRF off (the tests that check CSRF build their own)."""
+    return create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test",
+                       "WTF_CSRF_ENABLED": False})
+
+
+class SignedIn:
+    """A new user signed in to the pages: `client` carries the session, `id` is the user's."""
+
+    def __init__(self, app, engine: Engine, email_prefix: str = "pages") -> None:
+        self.engine = engine
+        with engine.begin() as conn:
+            self.user = users.create_user(conn, f"{email_prefix}{next(_emails)}@example.com",
+                                          "correct horse battery")
+        self.id = int(self.user["id"])
+        self.client = app.test_client()
+        with self.client.session_transaction() as session:
+            session[auth.SESSION_KEY] = self.id

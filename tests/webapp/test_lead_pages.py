@@ -8,35 +8,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, text
 
-from dripfleet.stores import users
 from dripfleet.stores.sending import record_inbound
 from tests.conftest import scalar
-from webapp import auth, create_app
+from tests.webapp.conftest import SignedIn
+from webapp import create_app
 
 _numbers = itertools.count(5_000_000)
-_emails = itertools.count(1)
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def pages_app(database_url: str):
-    """The app with its pages (the module's other fixtures build the API alone)."""
-    return create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test",
-                       "WTF_CSRF_ENABLED": False})
 
 
-class Marketer:
+class Marketer(SignedIn):
     """A user signed in to the pages, with helpers that make their rows."""
 
     def __init__(self, app, engine: Engine) -> None:
-        self.engine = engine
-        with engine.begin() as conn:
-            self.user = users.create_user(conn, f"leadpages{next(_emails)}@example.com",
-                                          "correct horse battery")
-        self.id = int(self.user["id"])
-        self.client = app.test_client()
-        with self.client.session_transaction() as session:
-            session[auth.SESSION_KEY] = self.id
+        super().__init__(app, engine, "leadpages")
 
     def device(self, status: str = "online", name: str = "Phone A") -> int:
         return scalar(self.engine, "INSERT INTO devices (user_id, name, status) "

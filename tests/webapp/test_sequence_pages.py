@@ -4,15 +4,15 @@ in the settings form, a contact's reply shows, and a contact a reply paused is r
 import pytest
 
 from tests.conftest import scalar
-from tests.webapp.test_lead_pages import Marketer, pages_app  # noqa: F401 (fixture)
+from tests.webapp.conftest import SignedIn
 
 
 @pytest.fixture
-def marketer(pages_app, engine) -> Marketer:  # noqa: F811
-    return Marketer(pages_app, engine)
+def marketer(pages_app, engine) -> SignedIn:
+    return SignedIn(pages_app, engine, "seqpages")
 
 
-def _sequence(marketer: Marketer, on_reply: str | None = None) -> int:
+def _sequence(marketer: SignedIn, on_reply: str | None = None) -> int:
     form = {"name": "Welcome", "niche": "fitness", "target_status": "all", "timezone": "UTC"}
     if on_reply:
         form["on_reply"] = on_reply
@@ -39,10 +39,11 @@ def test_on_reply_is_set_on_creation_and_changed_in_the_settings(marketer, engin
 
 def test_a_paused_contact_shows_its_reply_and_is_resumed_from_the_page(marketer, engine):
     sequence = _sequence(marketer, "pause")
-    lead = marketer.lead()
+    lead = scalar(engine, "INSERT INTO leads (user_id, phone, name) VALUES (:u, '+60123450001',"
+                          " 'Ann Lee') RETURNING id", u=marketer.id)
     contact = scalar(engine, "INSERT INTO sequence_contacts (user_id, sequence_id, lead_id,"
                              " status, replied_at) VALUES (:u, :s, :l, 'paused', now())"
-                             " RETURNING id", u=marketer.id, s=sequence, l=lead["id"])
+                             " RETURNING id", u=marketer.id, s=sequence, l=lead)
     page = marketer.client.get(f"/sequences/{sequence}").get_data(as_text=True)
     assert "replied " in page and "resume-contact" in page
     response = marketer.client.post(f"/sequences/{sequence}/contacts/{contact}/resume",

@@ -2,42 +2,28 @@
 (in the answer, never in the session or a later page), the delivery log with its attempts,
 test event, retry, enable / disable, rotate, delete; another user's ids, escaping, CSRF."""
 
-import itertools
 import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, text
 
-from dripfleet.stores import users
 from tests.conftest import scalar
-from webapp import auth, create_app
+from tests.webapp.conftest import SignedIn
+from webapp import create_app
 
-_emails = itertools.count(1)
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 URL = "https://hooks.example.com/dripfleet"
 SECRET = re.compile(r"whsec_[A-Za-z0-9+/]{43}=")
 
 
-@pytest.fixture
-def pages_app(database_url: str):
-    """The app with its pages (CSRF off but in the CSRF test)."""
-    return create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test",
-                       "WTF_CSRF_ENABLED": False})
 
 
-class Marketer:
+class Marketer(SignedIn):
     """A user signed in to the pages."""
 
     def __init__(self, app, engine: Engine) -> None:
-        self.engine = engine
-        with engine.begin() as conn:
-            self.user = users.create_user(conn, f"hookpages{next(_emails)}@example.com",
-                                          "correct horse battery")
-        self.id = int(self.user["id"])
-        self.client = app.test_client()
-        with self.client.session_transaction() as session:
-            session[auth.SESSION_KEY] = self.id
+        super().__init__(app, engine, "hookpages")
 
     def create(self, url: str = URL, events: tuple[str, ...] = ("*",), description: str = ""):
         return self.client.post("/webhooks", data={"url": url, "description": description,
