@@ -8,7 +8,7 @@ from sqlalchemy import Connection
 from dripfleet.queries import queries
 
 queries.require("conversation_lead", "conversation_page", "inbox_page", "conversation_mark_read",
-                "conversation_lead_sequences")
+                "conversation_lead_sequences", "inbox_unread_total")
 
 
 def lead_exists(conn: Connection, user_id: int, lead_id: int) -> bool:
@@ -49,3 +49,8 @@ def lead_sequences(conn: Connection, user_id: int, lead_id: int,
     rows = conn.execute(queries.text("conversation_lead_sequences"),
                         {"user_id": user_id, "lead_id": lead_id, "limit": limit}).mappings()
     return [dict(row) for row in rows]
+
+
+def unread_total(conn: Connection, user_id: int) -> int:
+    """How many of the user's incoming messages are unread."""
+    return int(conn.execute(queries.text("inbox_unread_total"), {"user_id": user_id}).scalar_one())

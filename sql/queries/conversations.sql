@@ -93,3 +93,7 @@ JOIN sequences s ON s.id = c.sequence_id AND s.user_id = c.user_id
 WHERE c.user_id = :user_id AND c.lead_id = :lead_id
 ORDER BY c.enrolled_at DESC, c.id DESC
 LIMIT :limit
+
+-- name: inbox_unread_total
+-- The user's unread incoming messages, for the navigation (inbound_messages_unread_idx).
+SELECT count(*) FROM inbound_messages WHERE user_id = :user_id AND read_at IS NULL

@@ -349,3 +349,16 @@ def test_a_contact_paused_by_its_reply_resumes_from_the_lead_page(make_marketer)
     response = ann.client.post(path, headers={"Referer": f"/leads/{lead['id']}"})
     assert response.status_code == 302
     assert "not paused" in page_text(ann.client.get(f"/leads/{lead['id']}"))
+
+
+def test_the_navigation_counts_unread_messages_until_the_lead_is_viewed(make_marketer):
+    ann, bob = make_marketer(), make_marketer()
+    device, lead = ann.device(), ann.lead()
+    ann.inbound(lead, device, T0, "one")
+    ann.inbound(lead, device, T0 + timedelta(minutes=1), "two")
+    bob.inbound(bob.lead(), bob.device(), T0, "not ann's")
+    page = ann.client.get("/").get_data(as_text=True)
+    assert re.search(r'id="nav-unread"[^>]*>2<', page), "the Inbox link should say 2"
+    ann.client.get(f"/leads/{lead['id']}")  # viewing marks the lead's messages read
+    assert 'id="nav-unread"' not in ann.client.get("/").get_data(as_text=True)
+    assert re.search(r'id="nav-unread"[^>]*>1<', bob.client.get("/").get_data(as_text=True))

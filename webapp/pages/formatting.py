@@ -6,6 +6,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask, current_app, g, url_for
 
+from dripfleet.database_outage import is_outage
+from dripfleet.stores import conversations
+from webapp import db
+
 NAVIGATION = (
     ("pages_dashboard.index", "Dashboard"),
     ("pages_devices.index", "Devices"),
@@ -56,6 +60,22 @@ def page_url(endpoint: str, **values: Any) -> str | None:
     return url_for(endpoint, **values)
 
 
+def unread_total() -> int | None:
+    """The signed-in user's unread incoming messages for the navigation's Inbox link; None
+    without a user, or when the database cannot answer (a page is never refused for its badge:
+    the 503 page itself renders the navigation)."""
+    user = getattr(g, "user", None)
+    if not user:
+        return None
+    try:
+        with db.transaction() as conn:
+            return conversations.unread_total(conn, int(user["id"]))
+    except Exception as error:
+        if is_outage(error):
+            return None
+        raise
+
+
 def _globals() -> dict[str, Any]:
     settings = current_app.config["SETTINGS"]
     return {
@@ -64,6 +84,8 @@ def _globals() -> dict[str, Any]:
         "api_docs_url": "/api/docs",
         "current_user": getattr(g, "user", None),
         "zone_name": user_zone().key,
+        # called by the template only where the Inbox link is drawn
+        "unread_total": unread_total,
     }
 
 
