@@ -10,7 +10,7 @@ queries.require(
     "campaigns_list", "campaigns_get", "campaigns_lock", "campaigns_insert", "campaigns_update",
     "campaigns_set_status", "campaigns_delete", "campaign_messages_hold",
     "campaign_messages_release", "campaign_messages_cancel", "campaign_audience_count",
-    "campaign_message_counts",
+    "campaign_message_counts", "campaign_audience_sample", "campaigns_list_counts",
 )
 
 FIELDS = ("title", "niche", "target_status", "scheduled_at", "timezone", "message_type", "body",
@@ -100,3 +100,21 @@ def message_counts(conn: Connection, user_id: int, campaign_id: int) -> list[dic
     rows = conn.execute(queries.text("campaign_message_counts"),
                         {"user_id": user_id, "campaign_id": campaign_id}).mappings()
     return [dict(row) for row in rows]
+
+
+def audience_sample(conn: Connection, user_id: int, niche: str | None, target_status: str,
+                    limit: int = 3) -> list[dict[str, Any]]:
+    """The first `limit` leads that match now (id, name, phone, attributes)."""
+    rows = conn.execute(queries.text("campaign_audience_sample"), {
+        "user_id": user_id, "niche": niche, "target_status": target_status,
+        "limit": limit}).mappings()
+    return [dict(row) for row in rows]
+
+
+def list_counts(conn: Connection, user_id: int,
+                campaign_ids: list[int]) -> dict[int, dict[str, int]]:
+    """{campaign_id: {sent, failed, read}} of the given campaigns (absent: no message yet)."""
+    rows = conn.execute(queries.text("campaigns_list_counts"), {
+        "user_id": user_id, "campaign_ids": campaign_ids}).mappings()
+    return {row["campaign_id"]: {"sent": row["sent"], "failed": row["failed"],
+                                 "read": row["read"]} for row in rows}

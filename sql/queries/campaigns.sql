@@ -85,3 +85,22 @@ SELECT device_id, status, failure_class, count(*) AS n, count(delivered_at) AS d
 FROM message_queue
 WHERE user_id = :user_id AND campaign_id = :campaign_id
 GROUP BY device_id, status, failure_class
+
+-- name: campaign_audience_sample
+-- A few leads the campaign would reach now (same filter as campaign_audience_count), oldest
+-- first so the preview stays the same lead from one page view to the next.
+SELECT id, name, phone, attributes FROM leads
+WHERE user_id = :user_id AND opted_out_at IS NULL
+  AND (CAST(:niche AS text) IS NULL OR niches @> ARRAY[CAST(:niche AS text)])
+  AND (:target_status = 'all' OR target_status = :target_status)
+ORDER BY id
+LIMIT :limit
+
+-- name: campaigns_list_counts
+-- Sent / failed / read per campaign of a list page, in one query (message_queue_campaign_idx
+-- serves campaign_id = ANY); campaigns with no message yet have no row.
+SELECT campaign_id, count(*) FILTER (WHERE status = 'sent') AS sent,
+       count(*) FILTER (WHERE status = 'failed') AS failed, count(read_at) AS read
+FROM message_queue
+WHERE user_id = :user_id AND campaign_id = ANY(CAST(:campaign_ids AS bigint[]))
+GROUP BY campaign_id

@@ -5,6 +5,8 @@ from apiflask import APIBlueprint
 from webapp import auth, db
 from webapp.api.paging import page
 from webapp.schemas.campaigns import (
+    AudiencePreview,
+    AudienceQuery,
     Campaign,
     CampaignIn,
     CampaignList,
@@ -34,6 +36,17 @@ def list_campaigns(query):
         items = campaigns.list_campaigns(conn, auth.current_user_id(), query["limit"],
                                          query["after"], query.get("status"))
     return page(items, query["limit"])
+
+
+@bp.get("/audience-preview")
+@bp.input(AudienceQuery, location="query", arg_name="query")
+@bp.output(AudiencePreview)
+def audience_preview(query):
+    """How many leads a campaign to this niche and target status would reach now, and a few of
+    them (before creating or scheduling it)."""
+    with db.transaction() as conn:
+        return campaigns.audience_preview(conn, auth.current_user_id(), query.get("niche"),
+                                          query["target_status"])
 
 
 @bp.post("")
@@ -70,6 +83,14 @@ def delete_campaign(campaign_id: int):
     with db.transaction() as conn:
         campaigns.delete_campaign(conn, auth.current_user_id(), campaign_id)
     return ""
+
+
+@bp.post(f"{ONE}/duplicate")
+@bp.output(Campaign, status_code=201)
+def duplicate_campaign(campaign_id: int):
+    """A new draft with this campaign's content and audience (no time: schedule it)."""
+    with db.transaction() as conn:
+        return campaigns.duplicate_campaign(conn, auth.current_user_id(), campaign_id), 201
 
 
 @bp.post(f"{ONE}/schedule")

@@ -2,7 +2,7 @@
 
 from apiflask import Schema
 from apiflask.fields import Date, Float, Integer, List, Nested, String
-from apiflask.validators import OneOf, Regexp
+from apiflask.validators import Length, OneOf, Regexp
 
 from webapp.schemas.common import Id, Instant, Niche, PageQuery, Text, Timezone
 from webapp.schemas.sequences import HHMM, MESSAGE_TYPES, TARGETS, MediaUrl
@@ -138,3 +138,29 @@ class Progress(_Counts):
     devices = List(Nested(DeviceProgress), required=True)
 
 
+
+
+class AudienceQuery(Schema):
+    """Whom a campaign would reach."""
+
+    # not Niche(): an empty niche= (the form's empty field) means every lead here
+    niche = String(load_default=None, allow_none=True, validate=Length(max=100),
+                   metadata={"description": "one niche tag; empty: every lead"})
+    target_status = String(load_default="all", validate=OneOf(TARGETS))
+
+
+class SampleLead(Schema):
+    """A lead of the audience."""
+
+    id = Integer(required=True)
+    name = String(allow_none=True, required=True)
+    phone = String(required=True)
+
+
+class AudiencePreview(Schema):
+    """The audience a campaign would reach now."""
+
+    audience_size = Integer(required=True, metadata={
+        "description": "leads matching now: niche, target status, not opted out"})
+    sample = List(Nested(SampleLead), required=True, metadata={
+        "description": "the first few of them by id"})

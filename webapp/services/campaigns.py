@@ -5,17 +5,26 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from dripfleet import niches
 from dripfleet.local_time import local_to_utc
 from dripfleet.stores import campaigns, engagement
+from dripfleet.stores.rendering import render_or_problem
 from dripfleet.stores.sending import FAILURE_CLASSES
+from webapp.services import messages
 from webapp.services.content import (
     audience_problems,
     content_problems,
+    niche_problem,
 )
 from webapp.services.errors import Conflict, Invalid, not_found
 from webapp.services.results import rates
 
 EDITABLE = ("draft", "scheduled", "paused")
+# the pages edit only before the first send: a paused campaign has sent part of its audience
+# already, and a changed message would split it in two (the API's PUT still allows it)
+PAGE_EDITABLE = ("draft", "scheduled")
+TARGETS = ("all", "prospect", "customer")
+SAMPLE_SIZE = 3
 
 
 def scheduled_instant(scheduled_at: datetime | None, scheduled_date: date | None,
@@ -53,6 +62,80 @@ def list_campaigns(conn: Connection, user_id: int, limit: int = 50, after: int |
     """The user's campaigns, each with its audience size."""
     return _with_audience(conn, user_id, campaigns.list_campaigns(conn, user_id, limit, after,
                                                                   status))
+
+
+def list_with_counts(conn: Connection, user_id: int, limit: int = 500) -> list[dict[str, Any]]:
+    """The user's campaigns with sent / failed / read counts (one query for all of them)."""
+    items = list_campaigns(conn, user_id, limit)
+    counts = campaigns.list_counts(conn, user_id, [row["id"] for row in items])
+    zero = {"sent": 0, "failed": 0, "read": 0}
+    return [{**row, **counts.get(row["id"], zero)} for row in items]
+
+
+def audience_preview(conn: Connection, user_id: int, niche: str | None,
+                     target_status: str) -> dict[str, Any]:
+    """How many leads a campaign to (niche, target_status) reaches now, and a few of them."""
+    problems: dict[str, str] = {}
+    if target_status not in TARGETS:
+        problems["target_status"] = f"{target_status!r} is not one of {', '.join(TARGETS)}"
+    niche = (niche or "").strip() or None
+    if niche is not None:
+        problem = niche_problem(niche)
+        if problem:
+            problems["niche"] = problem
+        else:
+            niche = niches.normalize_niche(niche)
+    if problems:
+        raise Invalid(problems)
+    return {"audience_size": campaigns.audience_count(conn, user_id, niche, target_status),
+            "sample": [{key: lead[key] for key in ("id", "name", "phone")}
+                       for lead in campaigns.audience_sample(conn, user_id, niche,
+                                                             target_status, SAMPLE_SIZE)]}
+
+
+def rendered_preview(conn: Connection, user_id: int,
+                     campaign: dict[str, Any]) -> dict[str, Any] | None:
+    """The campaign's body and caption rendered for the first lead of its audience, as the
+    pipelines render them (render_or_problem); None when the audience is empty."""
+    found = campaigns.audience_sample(conn, user_id, campaign["niche"],
+                                      campaign["target_status"], 1)
+    if not found:
+        return None
+    lead = found[0]
+    out: dict[str, Any] = {"lead": lead, "problem": None}
+    for name in ("body", "caption"):
+        text, problem = render_or_problem(campaign.get(name), lead["name"], lead["phone"],
+                                          lead["attributes"], f"preview:campaign:{campaign['id']}")
+        out[name] = text
+        out["problem"] = out["problem"] or problem
+    return out
+
+
+def duplicate_campaign(conn: Connection, user_id: int, campaign_id: int) -> dict[str, Any]:
+    """A new draft with the campaign's content and audience, without a time: the original's
+    time is usually past, and a draft is never sent until it is scheduled again."""
+    row = get_campaign(conn, user_id, campaign_id)
+    values = {key: row[key] for key in campaigns.FIELDS}
+    values.update(title=f"{row['title']} (copy)"[:200], scheduled_at=None)
+    return get_campaign(conn, user_id, campaigns.insert_campaign(conn, user_id, values))
+
+
+def send_test(conn: Connection, user_id: int, campaign_id: int, phone: str, region: str,
+              buffer_size: int) -> dict[str, Any]:
+    """Queue the campaign's message, rendered for a lead of its audience, to `phone` as a
+    one-off message (the messages service, as POST /api/messages): what the audience gets."""
+    campaign = get_campaign(conn, user_id, campaign_id)
+    preview = rendered_preview(conn, user_id, campaign)
+    if preview is not None and preview["problem"]:
+        raise Invalid({"body": preview["problem"]})
+    # with no lead in the audience the template is rendered for the test number's own lead
+    texts = preview or {"body": campaign["body"], "caption": campaign["caption"]}
+    message, _ = messages.send_message(conn, user_id, {
+        "phone": phone, "message_type": campaign["message_type"], "body": texts["body"] or "",
+        "media_url": campaign["media_url"], "media_id": campaign["media_id"],
+        "caption": texts["caption"], "filename": campaign["filename"],
+        "device_id": campaign["pinned_device_id"]}, region, buffer_size)
+    return message
 
 
 def _with_audience(conn: Connection, user_id: int,
