@@ -1,8 +1,10 @@
-"""Campaigns `/campaigns` (list, create), `/campaigns/<id>` (live progress, pause, cancel)."""
+"""Campaigns `/campaigns` (list with results, create with a live audience count),
+`/campaigns/<id>` (live progress, rendered preview, edit, duplicate, test send, pause, cancel)."""
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from dripfleet.stores import monitoring
@@ -10,11 +12,15 @@ from webapp import db
 from webapp.pages import access, media_upload
 from webapp.schemas.campaigns import CampaignIn
 from webapp.services import campaigns, results
+from webapp.services.errors import Conflict, Invalid
 
 bp = access.blueprint("pages_campaigns", __name__)
 RECIPIENTS_PER_PAGE = 50
 FIELDS = ("title", "niche", "target_status", "date", "time", "timezone", "message_type", "body",
           "media", "caption", "filename", "pinned_device_id")
+# the service's field names as the edit form names its inputs
+FORM_FIELDS = {"scheduled_date": "date", "scheduled_time": "time", "scheduled_at": "date",
+               "media_url": "media", "media_id": "media_file"}
 
 
 @bp.get("/campaigns")
@@ -22,7 +28,7 @@ def index() -> str:
     """Every campaign with status and schedule; the form for a new one."""
     uid = access.user_id()
     with db.transaction() as conn:
-        items = campaigns.list_campaigns(conn, uid, limit=500)
+        items = campaigns.list_with_counts(conn, uid, limit=500)
         devices = _devices(conn, uid)
     return render_template("campaigns/index.html", campaigns=items, devices=devices)
 
@@ -42,8 +48,15 @@ def create() -> Response:
 
 @bp.get("/campaigns/<id:campaign_id>")
 def detail(campaign_id: int) -> str:
-    """The campaign: a progress bar and a funnel that follow the sends by themselves, and its
-    recipients (keyset pages of RECIPIENTS_PER_PAGE, filtered by how far each message got)."""
+    """The campaign: a progress bar and a funnel that follow the sends by themselves, its
+    recipients (keyset pages of RECIPIENTS_PER_PAGE, filtered by how far each message got), its
+    message rendered for a lead of its audience, and the edit and test forms."""
+    return _detail_page(campaign_id)
+
+
+def _detail_page(campaign_id: int, edit: dict[str, str] | None = None,
+                 edit_errors: dict[str, str] | None = None, test: dict[str, str] | None = None,
+                 test_errors: dict[str, str] | None = None) -> str:
     uid = access.user_id()
     stage = request.args.get("status") or None
     if stage not in (None, *results.STAGES):
@@ -57,10 +70,100 @@ def detail(campaign_id: int) -> str:
         progress = campaigns.campaign_progress(conn, uid, campaign_id)
         recipients = results.campaign_recipients(conn, uid, campaign_id, RECIPIENTS_PER_PAGE,
                                                  after_id, stage)
+        preview = campaigns.rendered_preview(conn, uid, campaign)
+        devices = _devices(conn, uid)
     next_after = recipients[-1]["id"] if len(recipients) == RECIPIENTS_PER_PAGE else None
     return render_template("campaigns/detail.html", campaign=campaign, progress=progress,
                            recipients=recipients, stage=stage, stages=results.STAGES,
-                           after=after_id, next_after=next_after)
+                           after=after_id, next_after=next_after, preview=preview,
+                           editable=campaign["status"] in campaigns.PAGE_EDITABLE,
+                           edit=edit or _edit_values(campaign), edit_errors=edit_errors or {},
+                           devices=devices, test=test or {"phone": ""},
+                           test_errors=test_errors or {})
+
+
+@bp.post("/campaigns/<id:campaign_id>/edit")
+def edit(campaign_id: int) -> Response | str:
+    """Replace a draft or scheduled campaign (the update service, as PUT /api/campaigns/<id>);
+    a draft is scheduled by the same form. Errors show on the form with what was typed."""
+    uid = access.user_id()
+    values = access.form_values(*FIELDS)
+    with db.transaction() as conn:
+        campaign = campaigns.get_campaign(conn, uid, campaign_id)  # another user's: 404 page
+    if campaign["status"] not in campaigns.PAGE_EDITABLE:
+        flash(f"A {campaign['status']} campaign cannot be edited: only a draft or a scheduled "
+              "one (duplicate it to send the message again).", "error")
+        return redirect(url_for(".detail", campaign_id=campaign_id))
+    try:
+        with db.transaction() as conn:
+            media_id = media_upload.save_upload(conn, uid, request.files.get("media_file"))
+            if media_id is None and not values["media"]:
+                media_id = campaign["media_id"]  # no new file or URL: the current upload stays
+            campaigns.update_campaign(conn, uid, campaign_id, _campaign_form(values, media_id))
+            if campaign["status"] == "draft":
+                campaigns.schedule_campaign(conn, uid, campaign_id)
+    except (Invalid, Conflict) as error:
+        return _detail_page(campaign_id, edit=values, edit_errors=_errors(error))
+    flash("Campaign saved and scheduled." if campaign["status"] == "draft"
+          else "Campaign saved.", "ok")
+    return redirect(url_for(".detail", campaign_id=campaign_id))
+
+
+@bp.post("/campaigns/<id:campaign_id>/duplicate")
+def duplicate(campaign_id: int) -> Response:
+    """A new draft with the same content and audience; its page has the form to schedule it."""
+    with db.transaction() as conn:
+        copy = campaigns.duplicate_campaign(conn, access.user_id(), campaign_id)
+    flash(f"Draft “{copy['title']}” created: give it a date and time to schedule it.", "ok")
+    return redirect(url_for(".detail", campaign_id=copy["id"], _anchor="edit"))
+
+
+@bp.post("/campaigns/<id:campaign_id>/test")
+def send_test(campaign_id: int) -> Response | str:
+    """Send the campaign's message, rendered for a lead of its audience, to one's own number as
+    a one-off message; errors show on the form by field."""
+    uid = access.user_id()
+    values = access.form_values("phone")
+    with db.transaction() as conn:
+        campaigns.get_campaign(conn, uid, campaign_id)  # another user's: the 404 page
+    if not values["phone"]:
+        return _detail_page(campaign_id, test=values,
+                            test_errors={"phone": "enter the number to send to"})
+    try:
+        with db.transaction() as conn:
+            message = campaigns.send_test(conn, uid, campaign_id, values["phone"],
+                                          current_app.config["DEFAULT_REGION"],
+                                          current_app.config["SETTINGS"].queue_buffer_size)
+    except (Invalid, Conflict) as error:
+        return _detail_page(campaign_id, test=values, test_errors=_errors(error))
+    flash(f"Test message queued to {message['phone']} (message {message['id']}): it leaves "
+          "after the device's delay.", "ok")
+    return redirect(url_for(".detail", campaign_id=campaign_id, _anchor="test-send"))
+
+
+def _errors(error: Invalid | Conflict) -> dict[str, str]:
+    """The service's reasons by the form's input names; the rest under the form ('_')."""
+    if isinstance(error, Conflict):
+        if error.fields.get("lead_id") == "opted out":
+            return {"phone": "this number has opted out: nothing is sent to it"}
+        return {"_": error.message}
+    out: dict[str, str] = {}
+    for name, reason in error.fields.items():
+        field = FORM_FIELDS.get(name, name)
+        out[field] = f"{out[field]}; {reason}" if field in out else reason
+    return out or {"_": error.message}
+
+
+def _edit_values(campaign: dict[str, Any]) -> dict[str, str]:
+    """The edit form's values: the stored campaign, its time as local date and time."""
+    values = {name: "" if campaign.get(name) is None else str(campaign[name])
+              for name in FIELDS}
+    values["media"] = campaign["media_url"] or ""
+    values["niche"] = campaign["niche"] or ""
+    if campaign["scheduled_at"] is not None:
+        local = campaign["scheduled_at"].astimezone(ZoneInfo(campaign["timezone"]))
+        values["date"], values["time"] = local.date().isoformat(), local.strftime("%H:%M")
+    return values
 
 
 @bp.post("/campaigns/<id:campaign_id>/<any(pause, resume, cancel):action>")
