@@ -21,7 +21,7 @@
         const body = await response.json();
         if (response.ok) {
           const names = body.sample.map((lead) => lead.name || lead.phone).join(", ");
-          text = `${body.audience_size} ${body.audience_size === 1 ? "lead" : "leads"} match now` +
+          text = `${body.audience_size} ${body.audience_size === 1 ? "lead matches" : "leads match"} now` +
                  (names ? ` (${names}${body.audience_size > body.sample.length ? ", …" : ""})` : "");
         } else {
           // the API's error shape: {error: {code, message, fields: {name: reason}}}
