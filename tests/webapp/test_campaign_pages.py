@@ -155,3 +155,15 @@ def test_another_users_campaign_is_404(marketer, pages_app, engine, method, path
                   u=other.id) == 0
     assert scalar(engine, "SELECT title FROM campaigns WHERE id = :c",
                   c=campaign) == FORM["title"]
+
+
+def test_the_test_send_keeps_a_leads_braces_as_they_are(marketer, engine):
+    device(engine, marketer.id)
+    add_lead(engine, marketer.id, "{VIP|Gold} Nur")
+    campaign = create(marketer, body="Hi {{ name }}!\n{Bye|Ciao}")
+    sent = marketer.client.post(f"/campaigns/{campaign}/test", data={"phone": "+60123450077"})
+    assert sent.status_code == 302
+    body = scalar(engine, "SELECT body FROM message_queue WHERE user_id = :u", u=marketer.id)
+    page = marketer.client.get(f"/campaigns/{campaign}").get_data(as_text=True)
+    preview = re.search(r'id="rendered-preview">([^<]*)<', page).group(1)
+    assert body.startswith("Hi {VIP|Gold} Nur!\n") and body == preview.replace("&#34;", '"')

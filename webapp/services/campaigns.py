@@ -120,6 +120,15 @@ def duplicate_campaign(conn: Connection, user_id: int, campaign_id: int) -> dict
     return get_campaign(conn, user_id, campaigns.insert_campaign(conn, user_id, values))
 
 
+def _literal(text: str | None) -> str | None:
+    """Already rendered text, kept as it is through the messages service's own rendering: a
+    lead's value such as "{VIP|Gold}" would otherwise be read as spintax the second time."""
+    if not text or "{" not in text or "endraw" in text:
+        return text
+    # trim_blocks would drop a newline right after the tag: the text's own first one is kept
+    return "{% raw %}" + ("\n" if text.startswith("\n") else "") + text + "{% endraw %}"
+
+
 def send_test(conn: Connection, user_id: int, campaign_id: int, phone: str, region: str,
               buffer_size: int) -> dict[str, Any]:
     """Queue the campaign's message, rendered for a lead of its audience, to `phone` as a
@@ -129,7 +138,8 @@ def send_test(conn: Connection, user_id: int, campaign_id: int, phone: str, regi
     if preview is not None and preview["problem"]:
         raise Invalid({"body": preview["problem"]})
     # with no lead in the audience the template is rendered for the test number's own lead
-    texts = preview or {"body": campaign["body"], "caption": campaign["caption"]}
+    texts = ({name: _literal(preview[name]) for name in ("body", "caption")} if preview
+             else {"body": campaign["body"], "caption": campaign["caption"]})
     message, _ = messages.send_message(conn, user_id, {
         "phone": phone, "message_type": campaign["message_type"], "body": texts["body"] or "",
         "media_url": campaign["media_url"], "media_id": campaign["media_id"],
