@@ -142,7 +142,7 @@ def add_contacts(conn: Connection, user_id: int, sequence_id: int, lead_ids: lis
 
 def list_contacts(conn: Connection, user_id: int, sequence_id: int, limit: int = 50,
                   after: int | None = None, status: str | None = None) -> list[dict[str, Any]]:
-    """Contacts with lead phone/name, status, current_day of total_days, next_due_at."""
+    """Contacts with lead phone/name, status, current_day of total_days, sent_days, next_due_at."""
     rows = conn.execute(queries.text("sequence_contacts_list"), {
         "user_id": user_id, "sequence_id": sequence_id, "limit": limit, "after": after,
         "status": status, "contact_id": None,

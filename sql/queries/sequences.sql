@@ -116,7 +116,15 @@ RETURNING lead_id
 SELECT c.id, c.lead_id, l.phone, l.name, c.status, c.current_day, c.enrolled_at,
        c.next_due_at, c.completed_at, c.replied_at,
        (SELECT count(*) FROM sequence_steps st WHERE st.sequence_id = c.sequence_id)
-           AS total_days
+           AS total_days,
+       -- progress counts steps the device has sent, not merely queued (issue 17); both probe
+       -- the (contact_id, day) unique index
+       (SELECT count(*) FROM sequence_logs g
+        WHERE g.user_id = c.user_id AND g.contact_id = c.id AND g.status = 'sent')::int
+           AS sent_days,
+       EXISTS (SELECT 1 FROM sequence_logs g
+               WHERE g.user_id = c.user_id AND g.contact_id = c.id AND g.day = c.current_day
+                 AND g.status = 'sent') AS current_sent
 FROM sequence_contacts c
 JOIN leads l ON l.id = c.lead_id
 WHERE c.user_id = :user_id AND c.sequence_id = :sequence_id

@@ -185,14 +185,16 @@ def test_marketer_whole_path(page, served, database_url, engine: Engine, device_
     wait_for(lambda: scalar(engine, "SELECT count(*) FROM sequence_logs WHERE status = 'sent'")
              == GOOD_LEADS, "day 1 to be sent to every contact")
     page.goto(sequence_url)
-    expect(page.locator("tr.contact .day-of")).to_have_text(["day 1 of 2"] * GOOD_LEADS)
+    expect(page.locator("tr.contact .day-of")).to_have_text(["day 1 of 2 sent"] * GOOD_LEADS)
+    expect(page.locator("tr.contact .bar .done[data-sent=\"1\"]")).to_have_count(GOOD_LEADS)
     expect(page.locator("tr.log .badge")).to_have_text(["sent"] * GOOD_LEADS)
     # day 2 a day and a half later: the contacts complete
     tick(start + timedelta(hours=60), database_url)
     wait_for(lambda: scalar(engine, "SELECT count(*) FROM sequence_logs WHERE status = 'sent'")
              == 2 * GOOD_LEADS, "day 2 to be sent to every contact")
     page.goto(sequence_url)
-    expect(page.locator("tr.contact .day-of")).to_have_text(["day 2 of 2"] * GOOD_LEADS)
+    expect(page.locator("tr.contact .day-of")).to_have_text(["day 2 of 2 sent"] * GOOD_LEADS)
+    expect(page.locator("tr.contact .bar .done[data-sent=\"2\"]")).to_have_count(GOOD_LEADS)
     screenshot(page, "sequence")
 
     # a tick as of the wall clock rolls the real sends up into the hourly stats of the dashboard

@@ -151,6 +151,8 @@ class Contact(Schema):
     status = String(required=True, metadata={"enum": list(CONTACT_STATUSES)})
     current_day = Integer(required=True)
     total_days = Integer(required=True)
+    sent_days = Integer(required=True, metadata={
+        "description": "steps the device has sent (a queued step is not counted)"})
     enrolled_at = Instant(required=True)
     next_due_at = Instant(allow_none=True)
     completed_at = Instant(allow_none=True)

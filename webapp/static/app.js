@@ -46,8 +46,16 @@ const dripfleet = {
 
   localTime(iso) {
     if (!iso) return "—";
-    return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit",
-                                                  second: "2-digit", hour12: false });
+    // the signed-in user's zone (base.html), so a refreshed cell matches the server-rendered ones
+    const zone = document.body.dataset.zone || undefined;
+    try {
+      return new Date(iso).toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit",
+                                                         second: "2-digit", hourCycle: "h23",
+                                                         timeZone: zone });
+    } catch (error) {
+      // an unknown zone name: the browser's own rather than no time at all
+      return new Date(iso).toLocaleTimeString("en-GB", { hourCycle: "h23" });
+    }
   },
 
   badgeClass(status) {
