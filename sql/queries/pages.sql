@@ -55,7 +55,9 @@ LIMIT :limit
 -- name: pages_recent_outcomes
 -- The latest sent or failed messages of the user (the queue monitor's feed).
 SELECT q.id, q.device_id, d.name AS device_name, q.phone, q.source, q.status, q.last_error,
-       q.failure_class, q.sent_at, q.updated_at, left(q.body, 80) AS preview
+       q.failure_class, q.sent_at, q.updated_at,
+       -- a cut body says so with an ellipsis (80 characters in all)
+       CASE WHEN length(q.body) > 80 THEN left(q.body, 79) || '…' ELSE q.body END AS preview
 FROM message_queue q
 LEFT JOIN devices d ON d.user_id = q.user_id AND d.id = q.device_id
 WHERE q.user_id = :user_id AND q.status IN ('sent', 'failed')

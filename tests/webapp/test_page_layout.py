@@ -104,3 +104,18 @@ def test_the_api_contact_has_sent_days(alice, engine):
     scalar(engine, "UPDATE sequence_logs SET status = 'sent' WHERE id = :g RETURNING id", g=log)
     items = alice.get(f"/api/sequences/{sequence}/contacts").get_json()["items"]
     assert items[0]["sent_days"] == 1
+
+
+def test_the_queue_cuts_long_bodies_with_an_ellipsis(marketer, engine):
+    device = scalar(engine, "INSERT INTO devices (user_id, name, status) VALUES (:u, 'Phone C',"
+                            " 'online') RETURNING id", u=marketer.id)
+    lead = scalar(engine, "INSERT INTO leads (user_id, phone, name) VALUES (:u, '+60123459002',"
+                          " 'Ben') RETURNING id", u=marketer.id)
+    for key, body in (("long", "x" * 100), ("short", "Hi Ben")):
+        scalar(engine, "INSERT INTO message_queue (user_id, device_id, lead_id, phone, body,"
+                       " source, dedupe_key, status, sent_at) VALUES (:u, :d, :l, '+60123459002',"
+                       " :b, 'api', :k, 'sent', now()) RETURNING id",
+               u=marketer.id, d=device, l=lead, b=body, k=f"layout:{key}")
+    page = marketer.client.get("/queue").get_data(as_text=True)
+    assert f'<td class="hide-phone">{"x" * 79}…</td>' in page
+    assert '<td class="hide-phone">Hi Ben</td>' in page
