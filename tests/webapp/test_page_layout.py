@@ -119,3 +119,24 @@ def test_the_queue_cuts_long_bodies_with_an_ellipsis(marketer, engine):
     page = marketer.client.get("/queue").get_data(as_text=True)
     assert f'<td class="hide-phone">{"x" * 79}…</td>' in page
     assert '<td class="hide-phone">Hi Ben</td>' in page
+
+
+def test_the_queue_names_campaigns_and_sequences(marketer, engine):
+    device = scalar(engine, "INSERT INTO devices (user_id, name, status) VALUES (:u, 'Phone D',"
+                            " 'online') RETURNING id", u=marketer.id)
+    lead = scalar(engine, "INSERT INTO leads (user_id, phone, name) VALUES (:u, '+60123459003',"
+                          " 'Cai') RETURNING id", u=marketer.id)
+    campaign = scalar(engine, "INSERT INTO campaigns (user_id, title, niche, body, status,"
+                              " scheduled_at) VALUES (:u, 'Year-end promo', 'fitness', 'Hi',"
+                              " 'running', now()) RETURNING id", u=marketer.id)
+    sequence = scalar(engine, "INSERT INTO sequences (user_id, name, niche) VALUES"
+                              " (:u, 'Welcome drip', 'fitness') RETURNING id", u=marketer.id)
+    for key, source, c, s in (("c", "campaign", campaign, None), ("s", "sequence", None, sequence)):
+        scalar(engine, "INSERT INTO message_queue (user_id, device_id, lead_id, phone, body,"
+                       " source, campaign_id, sequence_id, dedupe_key, status) VALUES (:u, :d, :l,"
+                       " '+60123459003', 'Hi', :src, :c, :s, :k, 'queued') RETURNING id",
+               u=marketer.id, d=device, l=lead, src=source, c=c, s=s, k=f"names:{key}")
+    page = marketer.client.get("/queue").get_data(as_text=True)
+    assert f'href="/campaigns/{campaign}">Year-end promo</a>' in page
+    assert f'href="/sequences/{sequence}">Welcome drip</a>' in page
+    assert f"campaign {campaign}<" not in page and f"sequence {sequence}<" not in page
