@@ -11,7 +11,7 @@ queries.require(
     "webhooks_endpoint_list", "webhooks_endpoint_get", "webhooks_endpoint_lock",
     "webhooks_user_lock", "webhooks_endpoint_count", "webhooks_endpoint_insert",
     "webhooks_endpoint_update", "webhooks_endpoint_rotate", "webhooks_endpoint_delete",
-    "webhooks_delivery_list", "webhooks_delivery_get", "webhooks_delivery_lock",
+    "webhooks_delivery_list", "webhooks_delivery_lock",
     "webhooks_delivery_retry", "webhooks_delivery_insert_test",
 )
 
@@ -84,15 +84,16 @@ def list_deliveries(conn: Connection, user_id: int, endpoint_id: int, limit: int
     """The endpoint's deliveries newest first, before id `before`, each with its attempts."""
     rows = conn.execute(queries.text("webhooks_delivery_list"), {
         "user_id": user_id, "endpoint_id": endpoint_id, "limit": limit, "before": before,
-        "status": status}).mappings()
+        "status": status, "delivery_id": None}).mappings()
     return [dict(row) for row in rows]
 
 
 def get_delivery(conn: Connection, user_id: int, endpoint_id: int,
                  delivery_id: int) -> dict[str, Any] | None:
     """One delivery of the endpoint with its attempts, or None."""
-    return _one(conn, "webhooks_delivery_get",
-                {"user_id": user_id, "endpoint_id": endpoint_id, "delivery_id": delivery_id})
+    return _one(conn, "webhooks_delivery_list",
+                {"user_id": user_id, "endpoint_id": endpoint_id, "delivery_id": delivery_id,
+                 "limit": 1, "before": None, "status": None})
 
 
 def lock_delivery(conn: Connection, user_id: int, endpoint_id: int,

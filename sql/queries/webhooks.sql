@@ -64,7 +64,8 @@ DELETE FROM webhook_endpoints WHERE user_id = :user_id AND id = :endpoint_id RET
 
 -- name: webhooks_delivery_list
 -- An endpoint's deliveries newest first (webhook_deliveries_endpoint_idx), each with its
--- attempts in order (webhook_attempts_delivery_idx); the caller owns the endpoint.
+-- attempts in order (webhook_attempts_delivery_idx); the caller owns the endpoint. With
+-- :delivery_id, that one delivery (GET of one delivery).
 SELECT d.id, d.event_id, d.event_type, d.status, d.attempts, d.next_attempt_at,
        d.last_status_code, d.last_error, d.created_at, d.finished_at, d.payload,
        coalesce(a.log, '[]') AS attempt_log
@@ -79,22 +80,9 @@ LEFT JOIN LATERAL (
 WHERE d.endpoint_id = :endpoint_id AND d.user_id = :user_id
   AND d.id < coalesce(CAST(:before AS bigint), 9223372036854775807)
   AND (CAST(:status AS text) IS NULL OR d.status = :status)
+  AND (CAST(:delivery_id AS bigint) IS NULL OR d.id = :delivery_id)
 ORDER BY d.id DESC
 LIMIT :limit
-
--- name: webhooks_delivery_get
-SELECT d.id, d.event_id, d.event_type, d.status, d.attempts, d.next_attempt_at,
-       d.last_status_code, d.last_error, d.created_at, d.finished_at, d.payload,
-       coalesce(a.log, '[]') AS attempt_log
-FROM webhook_deliveries d
-LEFT JOIN LATERAL (
-    SELECT jsonb_agg(jsonb_build_object(
-               'id', t.id, 'attempted_at', webhook_instant(t.attempted_at),
-               'status_code', t.status_code, 'latency_ms', t.latency_ms,
-               'response_excerpt', t.response_excerpt, 'error', t.error) ORDER BY t.id) AS log
-    FROM webhook_attempts t WHERE t.delivery_id = d.id
-) a ON true
-WHERE d.user_id = :user_id AND d.endpoint_id = :endpoint_id AND d.id = :delivery_id
 
 -- name: webhooks_delivery_lock
 SELECT id, status FROM webhook_deliveries

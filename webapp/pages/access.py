@@ -1,5 +1,6 @@
 """Who is looking at a page: the session user, login redirects, CSRF on posts, 404 pages."""
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,7 +18,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
 
 from webapp import auth
-from webapp.services.errors import NotFound, ServiceError
+from webapp.services.errors import Conflict, NotFound, ServiceError
 
 
 def blueprint(name: str, import_name: str, public: bool = False) -> Blueprint:
@@ -117,3 +118,18 @@ def load(schema: type, data: dict[str, Any]) -> dict[str, Any]:
         return schema().load(data)
     except ValidationError as error:
         raise Invalid(flatten_fields(error.messages)) from None
+
+
+def form_errors(error: ServiceError, field_of: Callable[[str], str]) -> dict[str, str]:
+    """A refused form's reasons by its inputs: field_of maps a service field (e.g. "events.3")
+    to the form's input name, or "_" for a reason shown under the form. A one-off send to an
+    opted-out number says so by its phone input."""
+    if isinstance(error, Conflict):
+        if error.fields.get("lead_id") == "opted out":
+            return {"phone": "this number has opted out: nothing is sent to it"}
+        return {"_": error.message}
+    out: dict[str, str] = {}
+    for name, reason in error.fields.items():
+        field = field_of(name)
+        out[field] = f"{out[field]}; {reason}" if field in out else reason
+    return out or {"_": error.message}

@@ -143,15 +143,7 @@ def send_test(campaign_id: int) -> Response | str:
 
 def _errors(error: Invalid | Conflict) -> dict[str, str]:
     """The service's reasons by the form's input names; the rest under the form ('_')."""
-    if isinstance(error, Conflict):
-        if error.fields.get("lead_id") == "opted out":
-            return {"phone": "this number has opted out: nothing is sent to it"}
-        return {"_": error.message}
-    out: dict[str, str] = {}
-    for name, reason in error.fields.items():
-        field = FORM_FIELDS.get(name, name)
-        out[field] = f"{out[field]}; {reason}" if field in out else reason
-    return out or {"_": error.message}
+    return access.form_errors(error, lambda name: FORM_FIELDS.get(name, name))
 
 
 def _edit_values(campaign: dict[str, Any]) -> dict[str, str]:

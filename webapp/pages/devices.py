@@ -133,7 +133,8 @@ def test_message(device_id: int) -> Response | str:
                 current_app.config["DEFAULT_REGION"],
                 current_app.config["SETTINGS"].queue_buffer_size)
     except (Invalid, Conflict) as error:
-        return _detail_page(device_id, values, _test_errors(error))
+        return _detail_page(device_id, values,
+                            access.form_errors(error, lambda name: TEST_FIELDS.get(name, "_")))
     if message["device_id"] == device_id:
         flash(f"Test message queued to {message['phone']} (message {message['id']}): it leaves "
               "after this device's delay.", "ok")
@@ -141,19 +142,6 @@ def test_message(device_id: int) -> Response | str:
         flash(f"Test message queued to {message['phone']} (message {message['id']}) through "
               f"device {message['device_id']}, the device that number is assigned to.", "ok")
     return redirect(url_for(".detail", device_id=device_id, _anchor="test-message"))
-
-
-def _test_errors(error: Invalid | Conflict) -> dict[str, str]:
-    """The service's reasons by the form's fields; the rest under the form ('_')."""
-    if isinstance(error, Conflict):
-        if error.fields.get("lead_id") == "opted out":
-            return {"phone": "this number has opted out: nothing is sent to it"}
-        return {"_": error.message}
-    out: dict[str, str] = {}
-    for name, reason in error.fields.items():
-        field = TEST_FIELDS.get(name, "_")
-        out[field] = f"{out[field]}; {reason}" if field in out else reason
-    return out or {"_": error.message}
 
 
 def _settings_form(values: dict[str, str]) -> dict[str, Any]:

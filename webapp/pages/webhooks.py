@@ -173,11 +173,5 @@ def _body(form: dict[str, Any]) -> dict[str, Any]:
 
 def _errors(error: Invalid | Conflict) -> dict[str, str]:
     """The reasons by the form's fields (events.3 is the events boxes); the rest as '_'."""
-    out: dict[str, str] = {}
-    for name, reason in error.fields.items():
-        field = name.split(".")[0]
-        field = field if field in ("url", "description", "events") else "_"
-        out[field] = f"{out[field]}; {reason}" if field in out else reason
-    if isinstance(error, Conflict):
-        out = {"_": error.message}
-    return out or {"_": error.message}
+    return access.form_errors(error, lambda name: name.split(".")[0] if name.split(".")[0] in (
+        "url", "description", "events") else "_")
