@@ -11,10 +11,11 @@ queries.require(
     "campaigns_set_status", "campaigns_delete", "campaign_messages_hold",
     "campaign_messages_release", "campaign_messages_cancel", "campaign_audience_count",
     "campaign_message_counts", "campaign_audience_sample", "campaigns_list_counts",
+    "campaigns_set_priority", "campaign_messages_relane",
 )
 
 FIELDS = ("title", "niche", "target_status", "scheduled_at", "timezone", "message_type", "body",
-          "media_url", "media_id", "caption", "filename", "pinned_device_id")
+          "media_url", "media_id", "caption", "filename", "pinned_device_id", "priority")
 
 
 def list_campaigns(conn: Connection, user_id: int, limit: int = 50, after: int | None = None,
@@ -52,6 +53,15 @@ def update_campaign(conn: Connection, user_id: int, campaign_id: int,
     params = {key: values.get(key) for key in FIELDS}
     conn.execute(queries.text("campaigns_update"),
                  {"user_id": user_id, "campaign_id": campaign_id, **params})
+
+
+def set_priority(conn: Connection, user_id: int, campaign_id: int, priority: str) -> int:
+    """Set the campaign's priority and move its waiting messages to the matching claim lane;
+    how many moved."""
+    params = {"user_id": user_id, "campaign_id": campaign_id}
+    conn.execute(queries.text("campaigns_set_priority"), {**params, "priority": priority})
+    return conn.execute(queries.text("campaign_messages_relane"),
+                        {**params, "lane": 2 if priority == "high" else 1}).rowcount
 
 
 def set_status(conn: Connection, user_id: int, campaign_id: int, status: str,

@@ -12,7 +12,7 @@ queries.require(
 )
 
 INSERT_FIELDS = ("device_id", "lead_id", "phone", "message_type", "body", "media_url",
-                 "media_id", "caption", "filename", "pinned", "dedupe_key")
+                 "media_id", "caption", "filename", "pinned", "dedupe_key", "lane")
 
 
 def lead_for_send(conn: Connection, user_id: int, lead_id: int) -> dict[str, Any] | None:

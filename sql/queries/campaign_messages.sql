@@ -35,13 +35,17 @@ FOR KEY SHARE OF l
 
 -- name: insert_staged_campaign_messages
 WITH ins AS (
+    -- the claim's lane by the campaign's priority (migration 0085); the campaign row is locked
+    -- by this transaction (lock_campaign), so a priority change waits for it and re-lanes after
     INSERT INTO message_queue (
         user_id, device_id, lead_id, phone, message_type, body, media_url, media_id, caption,
-        filename, source, campaign_id, broadcast_job_id, pinned, dedupe_key)
-    SELECT user_id, device_id, lead_id, phone, message_type, body, media_url, media_id, caption,
-           filename, 'campaign', campaign_id, broadcast_job_id, pinned, dedupe_key
-    FROM message_stage
-    WHERE problem IS NULL AND device_id IS NOT NULL
+        filename, source, campaign_id, broadcast_job_id, pinned, dedupe_key, lane)
+    SELECT st.user_id, st.device_id, st.lead_id, st.phone, st.message_type, st.body,
+           st.media_url, st.media_id, st.caption, st.filename, 'campaign', st.campaign_id,
+           st.broadcast_job_id, st.pinned, st.dedupe_key,
+           CASE WHEN c.priority = 'high' THEN 2 ELSE 1 END
+    FROM message_stage st JOIN campaigns c ON c.id = st.campaign_id
+    WHERE st.problem IS NULL AND st.device_id IS NOT NULL
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING id, dedupe_key, broadcast_job_id
 ), webhooks AS (

@@ -1,7 +1,7 @@
 -- name: campaigns_list
 SELECT id, title, niche, target_status, scheduled_at, timezone, message_type, body, media_url,
-       media_id, caption, filename, pinned_device_id, status, audience_size, last_error,
-       started_at, completed_at, created_at, updated_at
+       media_id, caption, filename, pinned_device_id, priority, status, audience_size,
+       last_error, started_at, completed_at, created_at, updated_at
 FROM campaigns
 WHERE user_id = :user_id
   AND (CAST(:status AS text) IS NULL OR status = :status)
@@ -11,8 +11,8 @@ LIMIT :limit
 
 -- name: campaigns_get
 SELECT id, title, niche, target_status, scheduled_at, timezone, message_type, body, media_url,
-       media_id, caption, filename, pinned_device_id, status, audience_size, last_error,
-       started_at, completed_at, created_at, updated_at
+       media_id, caption, filename, pinned_device_id, priority, status, audience_size,
+       last_error, started_at, completed_at, created_at, updated_at
 FROM campaigns
 WHERE user_id = :user_id AND id = :campaign_id
 
@@ -24,9 +24,9 @@ FOR UPDATE
 -- name: campaigns_insert
 INSERT INTO campaigns (user_id, title, niche, target_status, scheduled_at, timezone,
                        message_type, body, media_url, media_id, caption, filename,
-                       pinned_device_id)
+                       pinned_device_id, priority)
 VALUES (:user_id, :title, :niche, :target_status, :scheduled_at, :timezone, :message_type,
-        :body, :media_url, :media_id, :caption, :filename, :pinned_device_id)
+        :body, :media_url, :media_id, :caption, :filename, :pinned_device_id, :priority)
 RETURNING id
 
 -- name: campaigns_update
@@ -34,8 +34,20 @@ UPDATE campaigns
 SET title = :title, niche = :niche, target_status = :target_status,
     scheduled_at = :scheduled_at, timezone = :timezone, message_type = :message_type,
     body = :body, media_url = :media_url, media_id = :media_id, caption = :caption,
-    filename = :filename, pinned_device_id = :pinned_device_id, updated_at = now()
+    filename = :filename, pinned_device_id = :pinned_device_id, priority = :priority,
+    updated_at = now()
 WHERE user_id = :user_id AND id = :campaign_id
+
+-- name: campaigns_set_priority
+UPDATE campaigns SET priority = :priority, updated_at = now()
+WHERE user_id = :user_id AND id = :campaign_id
+
+-- name: campaign_messages_relane
+-- The campaign's priority changed: its waiting messages take their new lane in the claim order
+-- (migration 0085); one being sent keeps its place.
+UPDATE message_queue SET lane = CAST(:lane AS smallint), updated_at = now()
+WHERE user_id = :user_id AND campaign_id = :campaign_id AND status IN ('queued', 'held')
+  AND lane <> CAST(:lane AS smallint)
 
 -- name: campaigns_set_status
 UPDATE campaigns

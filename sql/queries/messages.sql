@@ -22,9 +22,9 @@ FOR KEY SHARE
 WITH ins AS (
     INSERT INTO message_queue (
         user_id, device_id, lead_id, phone, message_type, body, media_url, media_id, caption,
-        filename, source, pinned, dedupe_key)
+        filename, source, pinned, dedupe_key, lane)
     VALUES (:user_id, :device_id, :lead_id, :phone, :message_type, :body, :media_url, :media_id,
-            :caption, :filename, 'api', :pinned, :dedupe_key)
+            :caption, :filename, 'api', :pinned, :dedupe_key, :lane)
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING *
 ), webhooks AS (

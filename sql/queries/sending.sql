@@ -1,7 +1,11 @@
 -- name: claim_messages
--- Claim the next message of every ready device a worker owns, in one statement. The lateral
--- subquery matches message_queue_next_idx (device_id, id) WHERE status = 'queued' exactly, so a
--- claim never walks rows already sent. A message that must not leave any more is stopped here
+-- Claim the next message of every ready device a worker owns, in one statement. Which message:
+-- the oldest due one of lane 2 (a high-priority campaign), else of the lane the device did not
+-- take last time (devices.last_lane: 0 drip, 1 campaign / API), else of that one; so drips and
+-- broadcasts take turns and neither waits for the other's whole backlog (migration 0085). Each
+-- probe is one descent of message_queue_next_idx (device_id, lane, id) WHERE status = 'queued',
+-- so a claim never walks rows already sent; COALESCE stops at the first lane that has one. A
+-- message that must not leave any more is stopped here
 -- instead of sent, whichever way it came back to the queue (a retry, a rescue, a requeue after
 -- the source was paused or the lead deleted while it was being sent): to an opted-out or deleted
 -- lead, or of a cancelled / deleted source, or of a sequence contact stopped by a reply →
@@ -28,9 +32,18 @@ WITH picked AS (
         LEFT JOIN campaigns c ON c.id = q.campaign_id
         LEFT JOIN sequences s ON s.id = q.sequence_id
         LEFT JOIN sequence_contacts sc ON sc.id = q.contact_id
-        WHERE q.device_id = d.id AND q.status = 'queued' AND q.not_before <= now()
-        ORDER BY q.id
-        LIMIT 1
+        WHERE q.id = coalesce(
+                (SELECT n.id FROM message_queue n
+                 WHERE n.device_id = d.id AND n.status = 'queued' AND n.lane = 2
+                   AND n.not_before <= now() ORDER BY n.id LIMIT 1),
+                (SELECT n.id FROM message_queue n
+                 WHERE n.device_id = d.id AND n.status = 'queued' AND n.lane = 1 - d.last_lane
+                   AND n.not_before <= now() ORDER BY n.id LIMIT 1),
+                (SELECT n.id FROM message_queue n
+                 WHERE n.device_id = d.id AND n.status = 'queued' AND n.lane = d.last_lane
+                   AND n.not_before <= now() ORDER BY n.id LIMIT 1))
+          -- rechecked once locked: a row changed meanwhile is left for the next pass
+          AND q.status = 'queued'
         FOR UPDATE OF q SKIP LOCKED
     ) m
     WHERE d.id = ANY(CAST(:device_ids AS bigint[]))
@@ -130,7 +143,7 @@ WITH o AS (
     WHERE q.id = o.id AND q.status = 'sending' AND q.lease_owner = :owner
     RETURNING q.id, q.device_id, q.broadcast_job_id, q.campaign_id, q.sequence_id, q.step_id,
               q.status, q.last_error, q.failure_class, q.sent_at, o.kind, o.since_s, o.n,
-              q.user_id, q.provider_message_id
+              q.user_id, q.provider_message_id, q.lane
 ), late_sent AS (
     -- rescued while its send was in flight and not claimed again: it did leave, so it is sent
     UPDATE message_queue q SET
@@ -164,9 +177,10 @@ WITH o AS (
       AND d.user_id IN (SELECT user_id FROM webhook_endpoints WHERE enabled)
 ), attempts AS (
     -- every outcome that says something about its device, ours or late
-    SELECT m.device_id, m.kind, m.since_s, m.failure_class FROM m WHERE m.kind <> 'requeue'
+    SELECT m.device_id, m.kind, m.since_s, m.failure_class, m.lane
+    FROM m WHERE m.kind <> 'requeue'
     UNION ALL
-    SELECT q.device_id, o.kind, o.since_s, coalesce(o.failure_class, 'device')
+    SELECT q.device_id, o.kind, o.since_s, coalesce(o.failure_class, 'device'), NULL
     FROM o JOIN message_queue q ON q.id = o.id
     WHERE o.kind <> 'requeue' AND NOT EXISTS (SELECT 1 FROM m WHERE m.id = o.id)
 ), per_device AS (
@@ -175,7 +189,9 @@ WITH o AS (
            count(*) FILTER (WHERE kind = 'sent') AS sent_n,
            count(*) FILTER (WHERE kind <> 'sent' AND failure_class = 'device') AS device_n,
            count(*) FILTER (WHERE kind <> 'sent' AND failure_class = 'recipient') AS recipient_n,
-           count(*) FILTER (WHERE kind <> 'sent' AND failure_class = 'content') AS content_n
+           count(*) FILTER (WHERE kind <> 'sent' AND failure_class = 'content') AS content_n,
+           -- the turn the claim gives next (a high-priority message takes no turn)
+           max(lane) FILTER (WHERE lane < 2) AS lane
     FROM attempts WHERE device_id IS NOT NULL
     GROUP BY device_id
 ), d AS (
@@ -187,6 +203,7 @@ WITH o AS (
             now() - make_interval(secs => p.since_s) + make_interval(secs =>
                 devices.min_delay_s + random() * (devices.max_delay_s - devices.min_delay_s))),
         last_sent_at = CASE WHEN p.sent THEN now() ELSE devices.last_sent_at END,
+        last_lane = coalesce(p.lane, devices.last_lane),
         consecutive_failures = CASE WHEN p.sent THEN 0
                                     ELSE devices.consecutive_failures + p.device_n END,
         status = CASE WHEN NOT p.sent AND p.device_n > 0 AND devices.status = 'online'

@@ -11,6 +11,7 @@ from webapp.schemas.campaigns import (
     CampaignIn,
     CampaignList,
     CampaignQuery,
+    PriorityIn,
     Progress,
     ScheduleIn,
 )
@@ -108,6 +109,18 @@ def schedule_campaign(campaign_id: int, body):
                                                body.get("scheduled_date"),
                                                body.get("scheduled_time"), zone)
         return campaigns.schedule_campaign(conn, auth.current_user_id(), campaign_id, when)
+
+
+@bp.patch(f"{ONE}/priority")
+@bp.input(PriorityIn, arg_name="body")
+@bp.output(Campaign)
+@bp.doc(responses=CONFLICT)
+def set_priority(campaign_id: int, body):
+    """Change the priority of a campaign that is not finished (running included): its waiting
+    messages take their new place in each device's order at once."""
+    with db.transaction() as conn:
+        return campaigns.set_priority(conn, auth.current_user_id(), campaign_id,
+                                      body["priority"])
 
 
 @bp.post(f"{ONE}/pause")

@@ -4,10 +4,13 @@ from apiflask import Schema
 from apiflask.fields import Date, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Regexp
 
-from webapp.schemas.common import Id, Instant, Niche, PageQuery, Text, Timezone
+from webapp.schemas.common import PRIORITIES, Id, Instant, Niche, PageQuery, Text, Timezone
 from webapp.schemas.sequences import HHMM, MESSAGE_TYPES, TARGETS, MediaUrl
 
 STATUSES = ("draft", "scheduled", "running", "paused", "completed", "cancelled", "failed")
+PRIORITY_HELP = ("high: each device sends this campaign's messages before its waiting drip "
+                 "(sequence) messages; normal: campaigns and drips take turns on each device, so "
+                 "neither waits for the other's whole backlog")
 
 
 class CampaignIn(Schema):
@@ -29,6 +32,15 @@ class CampaignIn(Schema):
     caption = Text(4096, load_default=None, allow_none=True)
     filename = Text(255, load_default=None, allow_none=True)
     pinned_device_id = Id(load_default=None, allow_none=True)
+    priority = String(load_default="normal", validate=OneOf(PRIORITIES), metadata={
+        "description": PRIORITY_HELP})
+
+
+class PriorityIn(Schema):
+    """A campaign's new priority."""
+
+    priority = String(required=True, validate=OneOf(PRIORITIES),
+                      metadata={"description": PRIORITY_HELP})
 
 
 class ScheduleIn(Schema):
@@ -56,6 +68,7 @@ class Campaign(Schema):
     caption = String(allow_none=True)
     filename = String(allow_none=True)
     pinned_device_id = Integer(allow_none=True)
+    priority = String(required=True, metadata={"enum": list(PRIORITIES)})
     status = String(required=True, metadata={"enum": list(STATUSES)})
     audience_size = Integer(allow_none=True, metadata={
         "description": "leads the campaign reaches: final once completed; before that what it "

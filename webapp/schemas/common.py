@@ -7,6 +7,8 @@ from marshmallow import ValidationError
 
 from dripfleet.local_time import validate_timezone
 
+# a campaign's or one message's place in its device's claim order (migration 0085)
+PRIORITIES = ("normal", "high")
 MAX_ID = 2**63 - 1
 # the path converter of every row id (webapp.converters): out of range is a 404
 ID_PATH = "id"

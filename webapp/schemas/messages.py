@@ -5,7 +5,7 @@ from apiflask.fields import Integer, List, Nested, String
 from apiflask.validators import OneOf, Range, Regexp
 
 from dripfleet.stores.sending import FAILURE_CLASSES
-from webapp.schemas.common import MAX_ID, Id, Instant, Text
+from webapp.schemas.common import MAX_ID, PRIORITIES, Id, Instant, Text
 from webapp.schemas.sequences import MESSAGE_TYPES, MediaUrl
 
 STATUSES = ("queued", "held", "sending", "sent", "failed", "cancelled", "expired")
@@ -36,6 +36,9 @@ class MessageIn(Schema):
     device_id = Id(load_default=None, allow_none=True, metadata={
         "description": "used when the lead has no usable preferred device and this one is "
                        "usable; otherwise the least loaded usable device"})
+    priority = String(load_default="normal", validate=OneOf(PRIORITIES), metadata={
+        "description": "high: the device sends it before its waiting drip and campaign "
+                       "messages (a person's reply, a test); normal: it takes turns with them"})
 
 
 class IdempotencyIn(Schema):

@@ -20,6 +20,7 @@ from webapp.services.errors import Conflict, Invalid, not_found
 from webapp.services.results import rates
 
 EDITABLE = ("draft", "scheduled", "paused")
+FINAL = ("completed", "cancelled", "failed")
 # the pages edit only before the first send: a paused campaign has sent part of its audience
 # already, and a changed message would split it in two (the API's PUT still allows it)
 PAGE_EDITABLE = ("draft", "scheduled")
@@ -180,6 +181,18 @@ def update_campaign(conn: Connection, user_id: int, campaign_id: int,
     if values["scheduled_at"] is None and row["status"] != "draft":
         raise Invalid({"scheduled_at": "a scheduled campaign needs a time"})
     campaigns.update_campaign(conn, user_id, campaign_id, values)
+    campaigns.set_priority(conn, user_id, campaign_id, values["priority"])
+    return get_campaign(conn, user_id, campaign_id)
+
+
+def set_priority(conn: Connection, user_id: int, campaign_id: int,
+                 priority: str) -> dict[str, Any]:
+    """Change the priority of a campaign that may still send; its waiting messages move with it."""
+    row = _locked(conn, user_id, campaign_id)
+    if row["status"] in FINAL:
+        raise Conflict(f"a {row['status']} campaign sends nothing more",
+                       {"status": row["status"]})
+    campaigns.set_priority(conn, user_id, campaign_id, priority)
     return get_campaign(conn, user_id, campaign_id)
 
 

@@ -80,6 +80,7 @@ def send_message(conn: Connection, user_id: int, data: dict[str, Any], region: s
             raise Invalid({name: problem})
         values[name] = text
     values["body"] = values["body"] or ""
+    values["lane"] = 2 if values.pop("priority", "normal") == "high" else 1  # migration 0085
     values["device_id"], values["pinned"] = _device(conn, user_id, lead["preferred_device_id"],
                                                     values.get("device_id"), buffer_size)
     message_id = messages.insert_message(conn, user_id, values)
