@@ -143,30 +143,55 @@ GROUP BY status
 
 -- name: queue_expected_sends
 -- The next :per_device queued messages of each of the user's devices, in the order the device
--- host claims them (message_queue_next_idx: device, id), with an expected send time: the
--- device's next_send_at (or now, if that has passed) plus its mean delay, (min + max) / 2, for
--- each message ahead in its backlog, one more if a send is in flight. An estimate: retries'
--- not_before, caps and quiet hours, and the time a send itself takes, are not in it.
-SELECT d.id AS device_id, d.name AS device_name, d.status AS device_status, q.id, q.phone,
-       q.source, q.campaign_id, q.sequence_id, q.created_at, q.position,
-       greatest(d.next_send_at, CAST(:now AS timestamptz))
-           + make_interval(secs => (d.min_delay_s + d.max_delay_s) / 2
-                                   * (q.position - 1 + sending.n)) AS expected_at
-FROM devices d
-CROSS JOIN LATERAL (
-    SELECT count(*) AS n FROM message_queue s
-    WHERE s.device_id = d.id AND s.status = 'sending'
-) sending
-CROSS JOIN LATERAL (
-    SELECT m.id, m.phone, m.source, m.campaign_id, m.sequence_id, m.created_at,
-           row_number() OVER (ORDER BY m.id) AS position
-    FROM message_queue m
-    WHERE m.device_id = d.id AND m.status = 'queued'
-    ORDER BY m.id
-    LIMIT :per_device
-) q
-WHERE d.user_id = :user_id
-ORDER BY expected_at, q.id
+-- host claims them (claim_messages: a high-priority campaign's messages first, then drips and
+-- broadcasts taking turns, starting with the lane the device did not take last; FIFO within a
+-- lane), with an expected send time: the device's next_send_at (or now, if that has passed) plus
+-- its mean delay, (min + max) / 2, for each message ahead in its backlog, one more if a send is
+-- in flight. An estimate: retries' not_before, caps and quiet hours, and the time a send itself
+-- takes, are not in it. Each lane is read from message_queue_next_idx (device, lane, id).
+WITH per_device AS (
+    SELECT d.id AS device_id, d.name AS device_name, d.status AS device_status, d.next_send_at,
+           (d.min_delay_s + d.max_delay_s) / 2 AS mean_delay_s, d.last_lane,
+           (SELECT count(*) FROM message_queue s
+            WHERE s.device_id = d.id AND s.status = 'sending') AS sending,
+           (SELECT count(*) FROM message_queue c
+            WHERE c.device_id = d.id AND c.status = 'queued' AND c.lane = 2) AS high,
+           -- the lane whose turn is next, and the other
+           (SELECT count(*) FROM message_queue c
+            WHERE c.device_id = d.id AND c.status = 'queued' AND c.lane = 1 - d.last_lane) AS first,
+           (SELECT count(*) FROM message_queue c
+            WHERE c.device_id = d.id AND c.status = 'queued' AND c.lane = d.last_lane) AS second
+    FROM devices d
+    WHERE d.user_id = :user_id
+), ranked AS (
+    SELECT p.*, q.id, q.phone, q.source, q.campaign_id, q.sequence_id, q.created_at, q.lane,
+           row_number() OVER (PARTITION BY p.device_id, q.lane ORDER BY q.id) AS r
+    FROM per_device p
+    CROSS JOIN LATERAL (
+        SELECT lane FROM (VALUES (2), (1 - p.last_lane), (p.last_lane)) AS l(lane)
+    ) l
+    CROSS JOIN LATERAL (
+        SELECT m.id, m.phone, m.source, m.campaign_id, m.sequence_id, m.created_at, m.lane
+        FROM message_queue m
+        WHERE m.device_id = p.device_id AND m.status = 'queued' AND m.lane = l.lane
+        ORDER BY m.id
+        LIMIT :per_device
+    ) q
+), placed AS (
+    SELECT ranked.*,
+           CASE WHEN lane = 2 THEN r
+                -- turns while both lanes have messages, then the rest of the longer one
+                WHEN lane = 1 - last_lane THEN high + r + least(r - 1, second)
+                ELSE high + r + least(r, first) END AS position
+    FROM ranked
+)
+SELECT device_id, device_name, device_status, id, phone, source, campaign_id, sequence_id,
+       created_at, position,
+       greatest(next_send_at, CAST(:now AS timestamptz))
+           + make_interval(secs => mean_delay_s * (position - 1 + sending)) AS expected_at
+FROM placed
+WHERE position <= :per_device
+ORDER BY expected_at, id
 LIMIT :limit
 
 -- name: queue_backlog_ends

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from dripfleet.stores import engagement
 from pipelines.tick import run_tick
 
 DRIPS = 250
@@ -65,9 +66,22 @@ def _orders(fleet, devices: list[int]) -> dict[int, list[str]]:
 
 
 def _send_all(fleet, run_worker) -> None:
+    """Send everything; the queue page's expected order, read before, is the order sent in."""
+    user = fleet.sql("SELECT user_id FROM devices LIMIT 1")[0][0]
+    with fleet.engine.begin() as conn:
+        expected = engagement.expected_sends(conn, user, datetime.now(UTC), per_device=DRIPS,
+                                             limit=2 * (DRIPS + CAMPAIGN))
+    promised: dict[int, list[int]] = {}
+    for row in sorted(expected, key=lambda row: row["position"]):
+        promised.setdefault(row["device_id"], []).append(row["id"])
     run_worker()
     fleet.wait_until(fleet.settled, timeout=120)
     assert fleet.statuses() == {"sent": DRIPS + CAMPAIGN}
+    sent: dict[int, list[int]] = {}
+    for device_id, message_id in fleet.sql(
+            "SELECT device_id, message_id FROM sim_deliveries ORDER BY id"):
+        sent.setdefault(device_id, []).append(message_id)
+    assert sent == promised, "the queue page's expected order is not the order sent in"
 
 
 def test_a_high_priority_campaign_is_sent_before_the_waiting_drip_backlog(
