@@ -12,7 +12,7 @@ queries.require(
     "acquire_devices", "renew_devices", "release_devices", "release_owners", "set_device_status",
     "device_connected", "device_start_failed", "device_pairing_qr", "device_pairing_code",
     "device_paired", "device_pairing_timeout", "count_startable_devices", "upsert_host",
-    "heartbeat_host", "stop_host", "host_devices",
+    "heartbeat_host", "stop_host", "host_devices", "release_surplus", "fair_share_counts",
 )
 
 
@@ -39,6 +39,26 @@ def release_devices(conn: Connection, owner: str, device_ids: list[int] | None =
     return conn.execute(
         queries.text("release_devices"), {"owner": owner, "device_ids": device_ids}
     ).rowcount
+
+
+def release_surplus(conn: Connection, owner: str, device_ids: list[int]) -> int:
+    """Give up owner's leases on device_ids (above its share) and wake the other hosts' workers;
+    returns how many were released."""
+    if not device_ids:
+        return 0
+    row = conn.execute(
+        queries.text("release_surplus"), {"owner": owner, "device_ids": device_ids}
+    ).first()
+    return int(row[0]) if row else 0
+
+
+def fair_share_counts(conn: Connection, host_id: str, fresh_s: float) -> dict[str, int]:
+    """startable devices, how many of them host_id's workers hold, and live hosts (heartbeat
+    younger than fresh_s)."""
+    row = conn.execute(
+        queries.text("fair_share_counts"), {"host_id": host_id, "fresh_s": fresh_s}
+    ).mappings().one()
+    return {key: int(value) for key, value in row.items()}
 
 
 def release_owners(conn: Connection, owners: list[str]) -> int:

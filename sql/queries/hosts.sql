@@ -38,6 +38,31 @@ UPDATE devices SET lease_owner = NULL, lease_until = NULL, updated_at = now()
 WHERE lease_owner = :owner
   AND (CAST(:device_ids AS bigint[]) IS NULL OR id = ANY(CAST(:device_ids AS bigint[])))
 
+-- name: release_surplus
+-- Give up devices above a worker's share (their sends are over) and wake the other workers'
+-- lease passes, so that a host below its share takes them now rather than at its next heartbeat.
+WITH released AS (
+    UPDATE devices SET lease_owner = NULL, lease_until = NULL, updated_at = now()
+    WHERE lease_owner = :owner AND id = ANY(CAST(:device_ids AS bigint[]))
+    RETURNING id
+)
+SELECT count(*) AS released, pg_notify('devices', 'released') AS notified
+FROM released
+HAVING count(*) > 0
+
+-- name: fair_share_counts
+-- What a host's fair share is computed from: the devices that want a session, how many of them
+-- this host's workers (:host_id/wN) hold, and the hosts alive now (heartbeat younger than
+-- :fresh_s, not stopped). One scan of devices.
+SELECT count(*) AS startable,
+       count(*) FILTER (WHERE split_part(lease_owner, '/', 1) = :host_id
+                          AND lease_until > now()) AS held,
+       (SELECT count(*) FROM device_hosts
+        WHERE stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => :fresh_s))
+           AS live_hosts
+FROM devices
+WHERE status IN ('pairing', 'online', 'offline')
+
 -- name: release_owners
 -- Give up every lease held by the listed (dead) workers.
 UPDATE devices SET lease_owner = NULL, lease_until = NULL, updated_at = now()

@@ -30,6 +30,9 @@ class HostProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dripfleet.cli", "device-host"], env=full,
             stdout=self.log, stderr=subprocess.STDOUT,
+            # its own process group: the whole host (supervisor and workers) can be signalled at
+            # once, as when its machine or container dies
+            start_new_session=True,
         )
 
     def info(self, engine: Engine) -> dict | None:
@@ -70,6 +73,10 @@ class HostProcess:
             self.proc.kill()
             self.proc.wait(timeout=10)
         self.log.close()
+
+    def signal_all(self, sig: signal.Signals) -> None:
+        """Send sig to the supervisor and every worker at once (SIGSTOP, SIGKILL)."""
+        os.killpg(self.proc.pid, sig)
 
     def tail(self, lines: int = 40) -> str:
         self.log.flush()
