@@ -170,6 +170,16 @@ def check_template(template: str) -> str | None:
     return None
 
 
+def varies(template: str) -> bool:
+    """Whether `template` can render differently for different leads: it has a spintax group or
+    a Jinja expression / statement. A template that cannot be parsed does not vary."""
+    try:
+        parts = _parse_spintax(template)
+    except TemplateProblem:
+        return False
+    return any(isinstance(part, _Group) or "{{" in part or "{%" in part for part in parts)
+
+
 def lead_context(
     name: str | None, phone: str | None, attributes: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:

@@ -11,7 +11,7 @@ queries.require(
     "campaigns_set_status", "campaigns_delete", "campaign_messages_hold",
     "campaign_messages_release", "campaign_messages_cancel", "campaign_audience_count",
     "campaign_message_counts", "campaign_audience_sample", "campaigns_list_counts",
-    "campaigns_set_priority", "campaign_messages_relane",
+    "campaigns_set_priority", "campaign_messages_relane", "audience_count_capped",
 )
 
 FIELDS = ("title", "niche", "target_status", "scheduled_at", "timezone", "message_type", "body",
@@ -103,6 +103,14 @@ def audience_count(conn: Connection, user_id: int, niche: str | None,
     """How many leads match now."""
     return conn.execute(queries.text("campaign_audience_count"), {
         "user_id": user_id, "niche": niche, "target_status": target_status}).scalar_one()
+
+
+def audience_count_capped(conn: Connection, user_id: int, niche: str | None,
+                          target_status: str, cap: int) -> int:
+    """How many leads match now, counting no further than cap."""
+    return conn.execute(queries.text("audience_count_capped"), {
+        "user_id": user_id, "niche": niche, "target_status": target_status, "cap": cap}
+    ).scalar_one()
 
 
 def message_counts(conn: Connection, user_id: int, campaign_id: int) -> list[dict[str, Any]]:

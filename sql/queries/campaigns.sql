@@ -88,6 +88,16 @@ WHERE user_id = :user_id AND opted_out_at IS NULL
   AND (CAST(:niche AS text) IS NULL OR niches @> ARRAY[CAST(:niche AS text)])
   AND (:target_status = 'all' OR target_status = :target_status)
 
+-- name: audience_count_capped
+-- The same count, stopping at :cap: whether an audience reaches a size, at most :cap rows read.
+SELECT count(*) FROM (
+    SELECT 1 FROM leads
+    WHERE user_id = :user_id AND opted_out_at IS NULL
+      AND (CAST(:niche AS text) IS NULL OR niches @> ARRAY[CAST(:niche AS text)])
+      AND (:target_status = 'all' OR target_status = :target_status)
+    LIMIT :cap
+) matching
+
 -- name: campaign_message_counts
 -- The campaign's messages by device, status and (for failures) failure class, with how many
 -- of them WhatsApp reported delivered and read, and how many got a reply (replied_at: the first

@@ -4,7 +4,16 @@ from apiflask import Schema
 from apiflask.fields import Date, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Regexp
 
-from webapp.schemas.common import PRIORITIES, Id, Instant, Niche, PageQuery, Text, Timezone
+from webapp.schemas.common import (
+    PRIORITIES,
+    ContentWarning,
+    Id,
+    Instant,
+    Niche,
+    PageQuery,
+    Text,
+    Timezone,
+)
 from webapp.schemas.sequences import HHMM, MESSAGE_TYPES, TARGETS, MediaUrl
 
 STATUSES = ("draft", "scheduled", "running", "paused", "completed", "cancelled", "failed")
@@ -74,6 +83,9 @@ class Campaign(Schema):
         "description": "leads the campaign reaches: final once completed; before that what it "
                        "queued so far plus the matching leads it has not reached yet (a draft: "
                        "every lead matching now)"})
+    warnings = List(Nested(ContentWarning), required=True, metadata={
+        "description": "worth changing before it is sent (a campaign that may still send): "
+                       "same_message = one text for an audience of 50 leads or more"})
     last_error = String(allow_none=True)
     started_at = Instant(allow_none=True)
     completed_at = Instant(allow_none=True)

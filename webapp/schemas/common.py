@@ -86,3 +86,11 @@ class PageQuery(Schema):
 
 class Deleted(Schema):
     """Nothing to say (HTTP 204)."""
+
+
+class ContentWarning(Schema):
+    """Something about a message's content worth changing before it is sent; not an error."""
+
+    field = String(required=True, metadata={"example": "body"})
+    code = String(required=True, metadata={"enum": ["same_message"]})
+    message = String(required=True)

@@ -10,6 +10,7 @@ from dripfleet.public_urls import UrlRefused, check_url_syntax
 from dripfleet.stores.replies import ON_REPLY
 from webapp.schemas.common import (
     MAX_ID,
+    ContentWarning,
     Id,
     Instant,
     Niche,
@@ -107,6 +108,9 @@ class SequenceDetail(Sequence):
     """A sequence with its steps."""
 
     steps = List(Nested(Step), required=True)
+    warnings = List(Nested(ContentWarning), required=True, metadata={
+        "description": "worth changing in the steps (field steps.N.body): same_message = one "
+                       "text for the 50 or more leads the niche reaches"})
 
 
 class SequenceList(Schema):

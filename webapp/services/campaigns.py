@@ -15,6 +15,7 @@ from webapp.services.content import (
     audience_problems,
     content_problems,
     niche_problem,
+    variety_warnings,
 )
 from webapp.services.errors import Conflict, Invalid, not_found
 from webapp.services.results import rates
@@ -154,7 +155,12 @@ def _with_audience(conn: Connection, user_id: int,
     # the stored audience_size is only set when a campaign completes; until then it is what was
     # materialised plus the matching leads still ahead of the cursor (results.sql)
     sizes = engagement.audience_sizes(conn, user_id, [row["id"] for row in rows])
-    return [{**row, "audience_size": sizes.get(row["id"], row["audience_size"])} for row in rows]
+    result = []
+    for row in rows:
+        size = sizes.get(row["id"], row["audience_size"])
+        warnings = [] if row["status"] in FINAL else variety_warnings(row, size or 0)
+        result.append({**row, "audience_size": size, "warnings": warnings})
+    return result
 
 
 def get_campaign(conn: Connection, user_id: int, campaign_id: int) -> dict[str, Any]:

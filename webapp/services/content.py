@@ -73,3 +73,24 @@ def audience_problems(conn: Connection, user_id: int, values: dict[str, Any]) ->
     if problem:
         problems["pinned_device_id"] = problem
     return problems
+
+
+# a message sent unchanged to this many leads or more is "the same message to many people",
+# one of the reasons WhatsApp gives for a temporary ban (code 104; shared/notes/ban-signals.md)
+SAME_MESSAGE_AUDIENCE = 50
+
+
+def variety_warnings(item: dict[str, Any], audience: int,
+                     prefix: str = "") -> list[dict[str, str]]:
+    """Warnings (not errors) about one message's content for an audience of `audience` leads: a
+    text that is the same for every lead (no spintax, no variable) when the audience is large."""
+    if audience < SAME_MESSAGE_AUDIENCE:
+        return []
+    kind = item.get("message_type") or "text"
+    field = "body" if kind == "text" or not item.get("caption") else "caption"
+    if templates.varies(item.get(field) or "") or templates.varies(item.get("body") or ""):
+        return []
+    return [{"field": f"{prefix}{field}", "code": "same_message", "message": (
+        f"the same text for every lead, and at least {SAME_MESSAGE_AUDIENCE} leads receive it: "
+        "WhatsApp bans numbers that send the same message to many people. Vary it with "
+        "spintax {Hi|Hello} or a variable such as {{ first_name }}.")}]

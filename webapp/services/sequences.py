@@ -7,10 +7,12 @@ from sqlalchemy import Connection
 
 from dripfleet.local_time import first_due_at
 from dripfleet.phones import try_normalize_phone
-from dripfleet.stores import leads, replies, sequences
+from dripfleet.stores import campaigns, leads, replies, sequences
 from webapp.services.content import (
+    SAME_MESSAGE_AUDIENCE,
     audience_problems,
     content_problems,
+    variety_warnings,
 )
 from webapp.services.errors import Conflict, Invalid, not_found
 
@@ -26,6 +28,10 @@ def get_sequence(conn: Connection, user_id: int, sequence_id: int) -> dict[str, 
     sequence = sequences.get_sequence(conn, user_id, sequence_id)
     if sequence is None:
         raise not_found("sequence", sequence_id)
+    audience = campaigns.audience_count_capped(conn, user_id, sequence["niche"],
+                                               sequence["target_status"], SAME_MESSAGE_AUDIENCE)
+    sequence["warnings"] = [warning for index, step in enumerate(sequence["steps"])
+                            for warning in variety_warnings(step, audience, f"steps.{index}.")]
     return sequence
 
 
