@@ -131,12 +131,13 @@ def test_send_a_test_to_my_number(marketer, engine):
     sent = marketer.client.post(f"/campaigns/{campaign}/test", data={"phone": "+60123456789"})
     assert sent.status_code == 302
     with engine.begin() as conn:
-        row = conn.execute(text("SELECT phone, body, source, campaign_id, device_id"
+        row = conn.execute(text("SELECT phone, body, source, campaign_id, device_id, lane"
                                 " FROM message_queue WHERE user_id = :u"),
                            {"u": marketer.id}).mappings().one()
     # rendered for the audience's lead, not for the test number; a one-off, not the campaign's
     assert row["phone"] == "+60123456789" and row["body"] == "Hi Nur, 20% off this week"
     assert row["campaign_id"] is None and row["device_id"] == phone
+    assert row["lane"] == 2, "a test goes before the device's waiting messages"
 
 
 @pytest.mark.parametrize("method,path", [

@@ -146,7 +146,7 @@ def send_test(conn: Connection, user_id: int, campaign_id: int, phone: str, regi
         "phone": phone, "message_type": campaign["message_type"], "body": texts["body"] or "",
         "media_url": campaign["media_url"], "media_id": campaign["media_id"],
         "caption": texts["caption"], "filename": campaign["filename"],
-        "device_id": campaign["pinned_device_id"]}, region, buffer_size)
+        "device_id": campaign["pinned_device_id"], "priority": "high"}, region, buffer_size)
     return message
 
 
