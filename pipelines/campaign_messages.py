@@ -11,7 +11,7 @@ from dagster import (
 
 from dripfleet.stores import maintenance
 from dripfleet.stores.campaign_messages import materialise_campaign_messages
-from pipelines.metadata import markdown_table
+from pipelines.metadata import Names, markdown_table
 from pipelines.resources import DatabaseResource
 from pipelines.sequence_messages import sequence_messages
 from pipelines.tick_time import tick_time
@@ -32,8 +32,10 @@ def campaign_messages(
         database.engine(), now, database.buffer_size(), run_id=context.run.run_id
     )
     context.log.info("queued %d messages for %d campaigns", tick.queued, len(tick.campaigns))
+    name = Names(database.engine(), campaigns=(c.campaign_id for c in tick.campaigns))
     rows = (
-        (c.campaign_id, c.queued, c.skipped, c.pages, "yes" if c.started else "",
+        (name("campaign", c.campaign_id), c.queued, c.skipped, c.pages,
+         "yes" if c.started else "",
          "yes" if c.exhausted else "", "yes" if c.completed else "", c.error or "")
         for c in tick.campaigns
     )
@@ -61,13 +63,15 @@ def no_device_over_buffer(
     """Fails when a device holds more queued messages than the buffer allows."""
     buffer_size = database.buffer_size()
     found = maintenance.devices_over_buffer(database.engine(), buffer_size)
+    name = Names(database.engine(), devices=(r["device_id"] for r in found))
     return AssetCheckResult(
         passed=not found,
         metadata={
             "buffer_size": buffer_size,
             "violations": len(found),
             "examples": markdown_table(
-                ["device", "queued"], ((r["device_id"], r["queued"]) for r in found)
+                ["device", "queued"], ((name("device", r["device_id"]), r["queued"])
+                                       for r in found)
             ),
         },
     )

@@ -5,7 +5,7 @@ import time
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from dripfleet.stores import enrolment
-from pipelines.metadata import markdown_table
+from pipelines.metadata import Names, markdown_table
 from pipelines.resources import DatabaseResource
 from pipelines.tick_time import tick_time
 
@@ -21,6 +21,8 @@ def sequence_enrolments(
     enrolled = enrolment.enrol_matching_leads(engine, now)
     filled = enrolment.fill_missing_due(engine)
     total = sum(enrolled.values())
+    per_sequence = sorted(enrolled.items())
+    name = Names(engine, sequences=(sid for sid, _ in per_sequence))
     context.log.info("enrolled %d contacts in %d sequences", total, len(enrolled))
     return MaterializeResult(
         metadata={
@@ -28,7 +30,7 @@ def sequence_enrolments(
             "enrolled": total,
             "due_times_filled": filled,
             "per_sequence": markdown_table(
-                ["sequence", "enrolled"], sorted(enrolled.items())
+                ["sequence", "enrolled"], ((name("sequence", sid), n) for sid, n in per_sequence)
             ),
             "elapsed_s": round(time.perf_counter() - started, 3),
         }

@@ -17,7 +17,7 @@ from dagster import (
 from dripfleet.stores import engagement
 from dripfleet.stores import maintenance as store
 from pipelines.delivery_stats import delivery_stats
-from pipelines.metadata import markdown_table
+from pipelines.metadata import Names, markdown_table
 from pipelines.resources import DatabaseResource
 from pipelines.tick_time import tick_time
 
@@ -77,13 +77,15 @@ def no_sending_past_lease(
 ) -> AssetCheckResult:
     """Fails when a message is still 'sending' more than two minutes after its lease ran out."""
     found = store.sending_past_lease(database.engine(), tick_time(context))
+    name = Names(database.engine(), devices=(r["device_id"] for r in found))
     return AssetCheckResult(
         passed=not found,
         metadata={
             "violations": len(found),
             "examples": markdown_table(
                 ["message", "device", "lease owner", "lease until"],
-                ((r["message_id"], r["device_id"], r["lease_owner"], r["lease_until"])
+                ((r["message_id"], name("device", r["device_id"]), r["lease_owner"],
+                  r["lease_until"])
                  for r in found),
             ),
         },

@@ -1,12 +1,39 @@
-"""Small helpers that turn tick results into metadata an analyst can read in the Dagster UI."""
+"""Small helpers that turn tick results into metadata an analyst can read in the Dagster UI:
+tables, and names instead of bare ids."""
 
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from dagster import MetadataValue
+from sqlalchemy import Engine
+
+from dripfleet.stores import maintenance
+
+TABLE_ROWS = 50
 
 
-def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], limit: int = 50) -> Any:
+class Names:
+    """Labels "Year-end promo (#12)" for the campaigns, sequences and devices of a table, read
+    in one query for the ids of the rows the table shows (TABLE_ROWS at most)."""
+
+    def __init__(self, engine: Engine, campaigns: Iterable[int | None] = (),
+                 sequences: Iterable[int | None] = (), devices: Iterable[int | None] = ()) -> None:
+        def shown(ids: Iterable[int | None]) -> list[int]:
+            return [i for i in list(ids)[:TABLE_ROWS] if i is not None]
+
+        self._names = maintenance.names(engine, shown(campaigns), shown(sequences),
+                                        shown(devices))
+
+    def __call__(self, kind: str, id_: int | None) -> str:
+        """The name with its id (the id alone once the row is gone; '' for no id)."""
+        if id_ is None:
+            return ""
+        name = self._names.get((kind, id_))
+        return f"{name} (#{id_})" if name else f"#{id_}"
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]],
+                   limit: int = TABLE_ROWS) -> Any:
     """A markdown table (first `limit` rows) as Dagster metadata."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     count = 0

@@ -12,7 +12,7 @@ from dagster import (
 from dripfleet.stores import maintenance
 from dripfleet.stores.sequence_messages import materialise_sequence_messages
 from pipelines.enrolment import sequence_enrolments
-from pipelines.metadata import markdown_table
+from pipelines.metadata import Names, markdown_table
 from pipelines.resources import DatabaseResource
 from pipelines.tick_time import tick_time
 
@@ -34,9 +34,12 @@ def sequence_messages(
         "queued %d, skipped %d, waiting %d (%d batches)",
         tick.queued, tick.skipped, tick.waiting, tick.batches,
     )
+    per_sequence = sorted(tick.per_sequence.items())
+    name = Names(database.engine(), sequences=(sid for sid, _ in per_sequence))
     rows = (
-        (sid, c["queued"], c["skipped"], c["waiting"], c["no_device"], tick.errors.get(sid) or "")
-        for sid, c in sorted(tick.per_sequence.items())
+        (name("sequence", sid), c["queued"], c["skipped"], c["waiting"], c["no_device"],
+         tick.errors.get(sid) or "")
+        for sid, c in per_sequence
     )
     return MaterializeResult(
         metadata={
@@ -79,13 +82,15 @@ def no_contact_behind_schedule(
 ) -> AssetCheckResult:
     """Fails when an active contact's due step is older than the gap to the step after it."""
     found = maintenance.contacts_behind_schedule(database.engine(), tick_time(context))
+    name = Names(database.engine(), sequences=(r["sequence_id"] for r in found))
     return AssetCheckResult(
         passed=not found,
         metadata={
             "violations": len(found),
             "examples": markdown_table(
                 ["contact", "sequence", "current_day", "next_due_at"],
-                ((r["contact_id"], r["sequence_id"], r["current_day"], r["next_due_at"])
+                ((r["contact_id"], name("sequence", r["sequence_id"]), r["current_day"],
+                  r["next_due_at"])
                  for r in found),
             ),
         },

@@ -1,5 +1,6 @@
 """Queue hygiene (expiring messages that waited too long) and the invariants the checks verify."""
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ WEBHOOK_PURGE_LIMIT = 50_000
 queries.require(
     "expire_old_messages", "prune_device_outcomes", "devices_over_buffer",
     "messages_for_opted_out_leads", "sending_past_lease", "contacts_behind_schedule",
-    "purge_webhook_attempts", "purge_webhook_deliveries",
+    "purge_webhook_attempts", "purge_webhook_deliveries", "metadata_names",
 )
 
 
@@ -46,6 +47,16 @@ def purge_webhook_log(engine: Engine, now: datetime, keep_days: int = WEBHOOK_LO
         attempts = conn.execute(queries.text("purge_webhook_attempts"), params).rowcount
         deliveries = conn.execute(queries.text("purge_webhook_deliveries"), params).rowcount
     return attempts, deliveries
+
+
+def names(engine: Engine, campaigns: Iterable[int] = (), sequences: Iterable[int] = (),
+          devices: Iterable[int] = ()) -> dict[tuple[str, int], str]:
+    """Titles of campaigns and names of sequences and devices by (kind, id), for metadata."""
+    params = {"campaigns": sorted(set(campaigns)), "sequences": sorted(set(sequences)),
+              "devices": sorted(set(devices))}
+    if not any(params.values()):
+        return {}
+    return {(r["kind"], r["id"]): r["name"] for r in _rows(engine, "metadata_names", params)}
 
 
 def _rows(engine: Engine, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -83,3 +83,14 @@ WHERE sc.status = 'active'
       < CAST(:now AS timestamptz) - make_interval(days => coalesce(d2.after_day - d1.due_day, 1))
 ORDER BY sc.next_due_at
 LIMIT 20
+
+-- name: metadata_names
+-- Names for the ids a tick's Dagster metadata tables list (campaigns, sequences, devices), by
+-- primary key: a tick's tables show at most 50 rows, so each list is a few ids. Across users,
+-- like every pipeline query: the Dagster UI is the operator's.
+SELECT 'campaign' AS kind, id, title AS name
+FROM campaigns WHERE id = ANY(CAST(:campaigns AS bigint[]))
+UNION ALL
+SELECT 'sequence', id, name FROM sequences WHERE id = ANY(CAST(:sequences AS bigint[]))
+UNION ALL
+SELECT 'device', id, name FROM devices WHERE id = ANY(CAST(:devices AS bigint[]))
