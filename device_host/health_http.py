@@ -1,4 +1,5 @@
-"""`GET /healthz` for the supervisor: a small stdlib HTTP server on a daemon thread."""
+"""`GET /healthz` and `GET /metrics` for the supervisor (and the webhooks dispatcher): a small
+stdlib HTTP server on a daemon thread."""
 
 import json
 import logging
@@ -30,13 +31,19 @@ def _bind(host: str, port: int, handler: type) -> ThreadingHTTPServer:
 
 
 def serve_health(
-    port: int, report: Callable[[], tuple[int, dict[str, Any]]], host: str = "::"
+    port: int, report: Callable[[], tuple[int, dict[str, Any]]], host: str = "::",
+    metrics_token: str | None = None, metrics_body: Callable[[], bytes] | None = None,
 ) -> ThreadingHTTPServer:
-    """Serve report() as JSON at /healthz on port (0: any free port); returns the server."""
+    """Serve report() as JSON at /healthz on port (0: any free port), and metrics_body() at
+    /metrics to whom dripfleet.metrics.metrics_allowed lets in; returns the server."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
-            if self.path.split("?")[0] != "/healthz":
+            path = self.path.split("?")[0]
+            if path == "/metrics" and metrics_body is not None:
+                self._metrics()
+                return
+            if path != "/healthz":
                 self.send_error(404)
                 return
             try:
@@ -48,6 +55,29 @@ def serve_health(
             data = json.dumps(body, default=str).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _metrics(self) -> None:
+            from dripfleet import metrics
+
+            relayed = "X-Forwarded-For" in self.headers or "Forwarded" in self.headers
+            if not metrics.metrics_allowed(metrics_token, self.headers.get("Authorization"),
+                                           self.client_address[0], relayed):
+                status, reason = metrics.refusal(metrics_token)
+                self._answer(status, "application/json",
+                             json.dumps({"error": {"message": reason}}).encode())
+                return
+            try:
+                self._answer(200, metrics.CONTENT_TYPE, metrics_body())  # type: ignore[misc]
+            except Exception:  # noqa: BLE001 - answer, and keep the text in the log
+                log.exception("metrics: rendering failed")
+                self._answer(500, "text/plain", b"metrics failed\n")
+
+        def _answer(self, status: int, content_type: str, data: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -5,11 +5,11 @@ Every command reads the same Settings; bad configuration exits 2 with one line n
 
 import argparse
 import getpass
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
 from dripfleet import credentials
+from dripfleet.log_setup import configure_logging
 from dripfleet.settings import Settings, exit_on_config_error, load_settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -66,10 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     with exit_on_config_error():
         settings = load_settings()
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-        logging.getLogger("pgserver").setLevel(max(logging.WARNING, logging.root.level))
+        configure_logging(args.command, settings.log_level, settings.log_format)
         return _COMMANDS[args.command](args, settings)
 
 

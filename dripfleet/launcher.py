@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from dripfleet.database import resolve_url
+from dripfleet.log_setup import resolve_format
 from dripfleet.migrations import MigrationError, migrate
 from dripfleet.settings import ConfigError, Settings
 
@@ -57,7 +58,27 @@ def child_environment(settings: Settings, url: str) -> dict[str, str]:
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # honcho hands the processes a pipe: they write what `up`'s own terminal would get
+    env.setdefault("LOG_FORMAT", resolve_format(settings.log_format, sys.stdout))
     return env
+
+
+def service_urls(settings: Settings, env: dict[str, str]) -> list[str]:
+    """What `up` serves where, for people: the Procfile's ports (PORT, DAGSTER_PORT) and the
+    settings' (DEVICE_HOST_PORT, WEBHOOKS_PORT)."""
+    web = f"http://127.0.0.1:{env.get('PORT') or 8000}"
+    dagster = f"http://127.0.0.1:{env.get('DAGSTER_PORT') or 3000}"
+    host = f"http://127.0.0.1:{settings.device_host_port}"
+    hooks = f"http://127.0.0.1:{settings.webhooks_port}"
+    who = ("with Authorization: Bearer $METRICS_TOKEN" if settings.metrics_token
+           else "from this machine only")
+    return [
+        f"web: {web}/",
+        f"API docs: {web}/api/docs",
+        f"Dagster: {dagster}/ (the every-minute schedule: Automation)",
+        f"device host health: {host}/healthz",
+        f"metrics ({who}): {web}/metrics {host}/metrics {hooks}/metrics",
+    ]
 
 
 def neonize_device_host() -> Path:
@@ -118,6 +139,9 @@ def run_up(settings: Settings, procfile: str = "Procfile", demo: bool = True) ->
     for name, cmd in processes:
         manager.add_process(name, cmd, env=env)
         say(f"starting {name}: {cmd}")
+    if Path(procfile).resolve() == Path("Procfile").resolve():
+        for line in service_urls(settings, env):
+            say(line)
     manager.loop()
     say("stopped")
     return manager.returncode or 0

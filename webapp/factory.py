@@ -7,7 +7,7 @@ from flask_swagger_ui import get_swaggerui_blueprint
 
 from dripfleet.database import get_engine, resolve_url
 from dripfleet.settings import load_settings
-from webapp import auth, converters, errors, openapi
+from webapp import auth, converters, errors, metrics, openapi
 from webapp.secret_key import resolve_secret_key
 
 SPEC_PATH = "/api/openapi.json"
@@ -42,6 +42,7 @@ def build(test_config: dict[str, Any] | None = None) -> APIFlask:
     url = app.config["DATABASE_URL"] or resolve_url(settings)
     app.extensions["dripfleet_engine"] = get_engine(url, pool_size=app.config.get("DB_POOL", 5))
     converters.install(app.url_map)  # before any blueprint adds a rule with <id:…>
+    metrics.install(app)  # first: its before_request times everything that follows
     errors.install(app)
     auth.install(app)
     openapi.install(app)

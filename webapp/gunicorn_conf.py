@@ -4,10 +4,35 @@ Sync workers answer a CSV import of up to MAX_UPLOAD_MB in one request (50 MB is
 rows, 20-30 s here): gunicorn's default 30 s worker timeout would kill such a request half way,
 so the timeout is WEB_TIMEOUT_SECONDS (default 120). Bind address and worker count stay on the
 command line of each deployment.
+
+Logs go through dripfleet's one setup (dripfleet/log_setup.py: LOG_FORMAT, LOG_LEVEL), gunicorn's
+own messages included; the access log stays off (the request counts are in /metrics). The
+workers' metrics share a directory made here, before any worker imports prometheus_client
+(dripfleet/metrics_dir.py); a worker that exits has its live gauges dropped.
 """
 
+import os
+
+from dripfleet import log_setup, metrics_dir
 from dripfleet.settings import exit_on_config_error, load_settings
 
 with exit_on_config_error("webapp"):
-    timeout = load_settings().web_timeout_seconds
+    _settings = load_settings()
+timeout = _settings.web_timeout_seconds
 graceful_timeout = 30
+logconfig_dict = log_setup.gunicorn_logconfig(_settings.log_level, _settings.log_format)
+
+_metrics_dir = metrics_dir.make_dir("web")
+os.environ[metrics_dir.ENV] = str(_metrics_dir)
+
+
+def child_exit(server: object, worker: object) -> None:
+    """A worker is gone: its gauges no longer count (its counters do)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, str(_metrics_dir))  # type: ignore[attr-defined]
+
+
+def on_exit(server: object) -> None:
+    """gunicorn stops: its metric files go with it."""
+    metrics_dir.remove_dir(_metrics_dir)

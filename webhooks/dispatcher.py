@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 
+from device_host.health_http import serve_health
+from dripfleet import metrics
 from dripfleet.database import get_engine
 from dripfleet.database_outage import Backoff, is_outage
 from dripfleet.listener import Listener
@@ -32,6 +34,7 @@ from dripfleet.public_urls import UrlPolicy
 from dripfleet.settings import Settings
 from dripfleet.stores import webhook_dispatch as store
 from dripfleet.stores.webhook_dispatch import Claimed, Outcome
+from webhooks import metrics as webhook_metrics
 from webhooks.retry import decide
 from webhooks.sending import Attempt, Sender, clean_text
 
@@ -83,6 +86,7 @@ class Dispatcher:
         signal.signal(signal.SIGINT, self.request_stop)
         # httpx logs every request at INFO: the attempts log is in the database
         logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.root.level))
+        server = self._serve_http()
         self._loop_thread.start()
         self.wakeup.start()
         log.info("webhooks dispatcher started (concurrency %d, per endpoint %d)",
@@ -95,10 +99,34 @@ class Dispatcher:
                     self.wake.clear()
             return self._shut_down()
         finally:
+            if server is not None:
+                server.shutdown()
             self.wakeup.stop()
             asyncio.run_coroutine_threadsafe(self.sender.close(), self.loop).result(5)
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._loop_thread.join(5)
+
+    def _serve_http(self) -> Any:
+        """/healthz and /metrics on WEBHOOKS_PORT; a port in use costs the metrics, not the
+        deliveries (the dispatcher still runs, and says so once)."""
+        try:
+            server = serve_health(
+                self.settings.webhooks_port, self.health_report,
+                metrics_token=self.settings.metrics_token, metrics_body=metrics.render)
+        except OSError as error:
+            log.warning("webhooks: no /healthz and /metrics: port %d: %s",
+                        self.settings.webhooks_port, error.strerror or error)
+            return None
+        log.info("webhooks: /healthz and /metrics on port %d", server.server_address[1])
+        return server
+
+    def health_report(self) -> tuple[int, dict[str, Any]]:
+        """/healthz: 200 while the database answers (as far as the last step knew), else 503."""
+        down = time.monotonic() < self.database_down_until or self.backoff.failures > 0
+        body = {"status": "degraded" if down else "ok",
+                "database": "down" if down else "up", "in_flight": len(self.in_flight),
+                "unrecorded": len(self.unrecorded), "counts": dict(self.counts)}
+        return (503 if down else 200), body
 
     def request_stop(self, *_: Any) -> None:
         """Stop claiming; in-flight sends finish and are recorded (signal handler)."""
@@ -176,6 +204,8 @@ class Dispatcher:
             outcome, retry_in, error = decide(
                 attempt.status_code, attempt.error, delivery.attempt, age, first)
             self.counts[outcome] += 1
+            webhook_metrics.DELIVERIES.labels(outcome).inc()
+            webhook_metrics.DELIVERY_SECONDS.observe(attempt.latency_ms / 1000)
             self.unrecorded.append(Outcome(
                 delivery=delivery, outcome=outcome, retry_in=retry_in,
                 status_code=attempt.status_code, latency_ms=attempt.latency_ms,
@@ -225,6 +255,7 @@ class Dispatcher:
 
     def _down(self, what: str, error: BaseException) -> None:
         delay = self.backoff.next_delay()
+        metrics.DATABASE_ERRORS.labels("webhooks").inc()
         self.database_down_until = time.monotonic() + delay
         log.warning("webhooks %s: database unavailable (%s); retrying in %.1fs",
                     what, type(error).__name__, delay)

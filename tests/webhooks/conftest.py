@@ -23,6 +23,8 @@ FAST = {
     "WEBHOOK_POLL_SECONDS": "0.5",
     "ALLOW_PRIVATE_URLS": "true",
     "LOG_LEVEL": "INFO",
+    # /healthz and /metrics on a free port: several dispatchers run at once here
+    "WEBHOOKS_PORT": "0",
 }
 
 
