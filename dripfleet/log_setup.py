@@ -91,6 +91,14 @@ def _message(record: logging.LogRecord) -> str:
     return mask(text) if record.levelno >= logging.INFO else text
 
 
+def _exception(formatter: logging.Formatter, record: logging.LogRecord) -> str | None:
+    # a traceback quotes the failed statement's parameters (phones) and URLs
+    text = formatter.formatException(record.exc_info) if record.exc_info else record.exc_text
+    if text and record.levelno >= logging.INFO:
+        return mask(text)
+    return text or None
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: ts, level, logger, process, owner, device_id, message_id, msg."""
 
@@ -102,10 +110,9 @@ class JsonFormatter(logging.Formatter):
             **_fields(record),
             "msg": _message(record),
         }
-        if record.exc_info:
-            line["exc"] = self.formatException(record.exc_info)
-        elif record.exc_text:
-            line["exc"] = record.exc_text
+        trace = _exception(self, record)
+        if trace:
+            line["exc"] = trace
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
@@ -120,8 +127,9 @@ class TextFormatter(logging.Formatter):
         stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
         line = (f"{stamp} {record.levelname} {where} {record.name}: {_message(record)}"
                 + (f" [{extra}]" if extra else ""))
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+        trace = _exception(self, record)
+        if trace:
+            line += "\n" + trace
         return line
 
 

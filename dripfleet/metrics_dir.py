@@ -21,11 +21,25 @@ ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def make_dir(service: str) -> Path:
-    """A fresh, empty directory for one service's processes' metric files."""
-    base = os.environ.get(ENV) or None
-    if base:
-        Path(base).mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"dripfleet-{service}-metrics-", dir=base))
+    """A fresh, empty directory for one service's processes' metric files (named after this
+    process; those of processes that died without cleaning up, kill -9, are removed)."""
+    base = Path(os.environ.get(ENV) or tempfile.gettempdir())
+    base.mkdir(parents=True, exist_ok=True)
+    for old in base.glob(f"dripfleet-{service}-metrics-*-*"):
+        pid = old.name.rsplit("-", 2)[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"dripfleet-{service}-metrics-{os.getpid()}-", dir=base))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def remove_dir(path: Path | None) -> None:

@@ -12,6 +12,7 @@ workers' metrics share a directory made here, before any worker imports promethe
 """
 
 import os
+from pathlib import Path
 
 from dripfleet import log_setup, metrics_dir
 from dripfleet.settings import exit_on_config_error, load_settings
@@ -22,17 +23,22 @@ timeout = _settings.web_timeout_seconds
 graceful_timeout = 30
 logconfig_dict = log_setup.gunicorn_logconfig(_settings.log_level, _settings.log_format)
 
-_metrics_dir = metrics_dir.make_dir("web")
-os.environ[metrics_dir.ENV] = str(_metrics_dir)
+_metrics: dict[str, Path] = {}
+
+
+def on_starting(server: object) -> None:
+    """In the master, before any worker: the directory the workers count into."""
+    _metrics["dir"] = metrics_dir.make_dir("web")
+    os.environ[metrics_dir.ENV] = str(_metrics["dir"])
 
 
 def child_exit(server: object, worker: object) -> None:
     """A worker is gone: its gauges no longer count (its counters do)."""
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid, str(_metrics_dir))  # type: ignore[attr-defined]
+    multiprocess.mark_process_dead(worker.pid, str(_metrics["dir"]))  # type: ignore[attr-defined]
 
 
 def on_exit(server: object) -> None:
     """gunicorn stops: its metric files go with it."""
-    metrics_dir.remove_dir(_metrics_dir)
+    metrics_dir.remove_dir(_metrics.get("dir"))

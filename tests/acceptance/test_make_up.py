@@ -1,4 +1,6 @@
-"""`make up` on a fresh data folder: all processes answer, the demo delivers, Ctrl-C leaves nothing.
+"""`make up` on a fresh data folder: all processes answer, the demo delivers, Ctrl-C leaves nothing,
+and the output stays quiet: every URL once at start, then no Dagster step DEBUG lines, no warning,
+and well under 100 lines for three minutes.
 
 This runs the real thing: embedded PostgreSQL, migrations, the demo workspace, the Dagster
 webserver and daemon (the every-minute schedule), gunicorn and the simulated device host, all from
@@ -18,6 +20,12 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_SECONDS = 300
+# acceptance (issue 16): fewer than 100 lines in 3 minutes after start-up, i.e. per minute tick
+LINES_PER_TICK = 33
+# what a quiet `make up` never prints: Dagster's per-step events, its retired code servers'
+# heartbeat warning, and any warning or error of our processes (JSON lines) or Dagster's
+NOISE = ("- DEBUG -", "No heartbeat received", '"level": "WARNING"', '"level": "ERROR"',
+         '"level": "CRITICAL"', " - WARNING - ", " - ERROR - ", "Traceback")
 
 
 def free_port() -> int:
@@ -90,14 +98,15 @@ def delivered(socket_dir: Path) -> int:
 def test_make_up_runs_the_demo_and_stops_leaving_nothing(open_tmp_path):
     tmp_path = open_tmp_path
     data_dir = tmp_path / "data"
-    web, dagster, host = free_port(), free_port(), free_port()
+    web, dagster, host, hooks = free_port(), free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
     env.update(
         DATA_DIR=str(data_dir), PORT=str(web), DAGSTER_PORT=str(dagster),
-        DEVICE_HOST_PORT=str(host), MIN_DELAY_SECONDS="0.5", MAX_DELAY_SECONDS="1",
-        PYTHONUNBUFFERED="1",
+        DEVICE_HOST_PORT=str(host), WEBHOOKS_PORT=str(hooks), MIN_DELAY_SECONDS="0.5",
+        MAX_DELAY_SECONDS="1", PYTHONUNBUFFERED="1",
     )
-    env.pop("DAGSTER_HOME", None)
+    for name in ("DAGSTER_HOME", "LOG_FORMAT", "DAGSTER_LOG_LEVEL", "METRICS_TOKEN"):
+        env.pop(name, None)
     output: list[str] = []
     proc = subprocess.Popen(
         ["make", "--no-print-directory", "up"], cwd=ROOT, env=env, start_new_session=True,
@@ -114,6 +123,9 @@ def test_make_up_runs_the_demo_and_stops_leaving_nothing(open_tmp_path):
             "API docs": lambda: answers(f"http://127.0.0.1:{web}/api/docs/"),
             "Dagster /server_info": lambda: answers(f"http://127.0.0.1:{dagster}/server_info"),
             "device host /healthz": lambda: answers(f"http://127.0.0.1:{host}/healthz"),
+            "web /metrics": lambda: answers(f"http://127.0.0.1:{web}/metrics"),
+            "device host /metrics": lambda: answers(f"http://127.0.0.1:{host}/metrics"),
+            "webhooks /metrics": lambda: answers(f"http://127.0.0.1:{hooks}/metrics"),
             "a demo message delivered": lambda: delivered(data_dir / "postgres") > 0,
         }
         while len(seen) < len(checks) and time.monotonic() - started < DEADLINE_SECONDS:
@@ -130,6 +142,12 @@ def test_make_up_runs_the_demo_and_stops_leaving_nothing(open_tmp_path):
         text = "".join(output)
         assert "demo login: demo@dripfleet.local / " in text
         assert "demo API token: " in text
+        for url in (f"http://127.0.0.1:{web}/", f"http://127.0.0.1:{web}/api/docs",
+                    f"http://127.0.0.1:{dagster}/", f"http://127.0.0.1:{host}/healthz",
+                    f"http://127.0.0.1:{web}/metrics", f"http://127.0.0.1:{host}/metrics",
+                    f"http://127.0.0.1:{hooks}/metrics"):
+            assert f" {url}" in text, f"make up did not print {url}"
+        assert_quiet(list(output))
         tree |= descendants(proc.pid)
     finally:
         # Ctrl-C in a terminal signals the whole foreground process group
@@ -149,6 +167,18 @@ def test_make_up_runs_the_demo_and_stops_leaving_nothing(open_tmp_path):
     assert not left, f"processes left behind: {sorted(left)}"
     postgres_left = [p for p in alive(descendants(1)) if _mentions(p, str(data_dir))]
     assert not postgres_left, "the embedded PostgreSQL was left running"
+
+
+def assert_quiet(lines: list[str]) -> None:
+    """No noise at all, and from the first schedule tick on at most LINES_PER_TICK lines per
+    tick seen (a clock-free form of "fewer than 100 lines in 3 minutes")."""
+    noisy = [line for line in lines if any(word in line for word in NOISE)]
+    assert not noisy, "make up printed noise:\n" + "".join(noisy[:20])
+    ticks = [i for i, line in enumerate(lines) if "Evaluating schedule" in line]
+    assert ticks, "no schedule tick seen:\n" + "".join(lines[-40:])
+    after = lines[ticks[0]:]
+    assert len(after) <= LINES_PER_TICK * len(ticks), (
+        f"{len(after)} lines over {len(ticks)} tick(s):\n" + "".join(after))
 
 
 def _mentions(pid: int, needle: str) -> bool:

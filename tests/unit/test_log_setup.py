@@ -51,6 +51,15 @@ def test_a_json_line_carries_process_owner_and_the_device_and_message(captured):
     assert "device_id" not in third and "message_id" not in third
 
 
+def test_a_traceback_is_masked_too(captured):
+    try:
+        raise ValueError("duplicate key for phone +60123456789")
+    except ValueError:
+        logging.getLogger("webapp.errors").exception("failed")
+    [line] = lines(captured)
+    assert "ValueError" in line["exc"] and "+60123456789" not in line["exc"]
+
+
 def test_the_context_is_per_thread(captured):
     log = logging.getLogger("device_host.worker")
     with log_setup.log_context(message_id=1):
