@@ -39,15 +39,20 @@ def list_leads(conn: Connection, user_id: int, limit: int = 50, after: int | Non
                niche: str | None = None, target_status: str | None = None,
                opted_out: bool | None = None, search: str | None = None) -> list[dict[str, Any]]:
     """A page of leads by id, filtered (niche is a normalised tag)."""
-    digits = "".join(ch for ch in search or "" if ch.isdigit()) or None
-    if search is not None:  # the text is matched literally, wildcards included
-        search = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     rows = conn.execute(queries.text("leads_list"), {
         "user_id": user_id, "limit": limit, "after": after, "niche": niche,
-        "target_status": target_status, "opted_out": opted_out, "search": search,
-        "search_digits": digits,
+        "target_status": target_status, "opted_out": opted_out, **search_params(search),
     }).mappings()
     return [dict(row) for row in rows]
+
+
+def search_params(search: str | None) -> dict[str, str | None]:
+    """`search` and `search_digits` of the lead filters: the text matched literally against the
+    name (wildcards included), its digits against the phone."""
+    digits = "".join(ch for ch in search or "" if ch.isdigit()) or None
+    if search is not None:
+        search = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return {"search": search, "search_digits": digits}
 
 
 def get_lead(conn: Connection, user_id: int, lead_id: int) -> dict[str, Any] | None:

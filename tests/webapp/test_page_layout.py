@@ -117,8 +117,9 @@ def test_the_queue_cuts_long_bodies_with_an_ellipsis(marketer, engine):
                        " :b, 'api', :k, 'sent', now()) RETURNING id",
                u=marketer.id, d=device, l=lead, b=body, k=f"layout:{key}")
     page = marketer.client.get("/queue").get_data(as_text=True)
-    assert f'<td class="hide-phone">{"x" * 79}…</td>' in page
-    assert '<td class="hide-phone">Hi Ben</td>' in page
+    # the Message column shows on a phone too (its table scrolls sideways)
+    assert f'<td>{"x" * 79}…</td>' in page
+    assert '<td>Hi Ben</td>' in page
 
 
 def test_the_queue_names_campaigns_and_sequences(marketer, engine):

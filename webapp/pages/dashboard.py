@@ -1,5 +1,5 @@
-"""Dashboard `/`: devices, queue depth, today's sends, sends and engagement per hour, what needs
-attention."""
+"""Dashboard `/`: devices, queue depth, today's sends, sends and engagement per hour, scheduled
+campaigns and the results of finished ones, what needs attention."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,11 +45,12 @@ def index() -> str:
         hours = hour_slots(pages.hourly_sends(conn, uid, since), now,
                            results.hourly_engagement(conn, uid, since))
         campaigns = pages.upcoming_campaigns(conn, uid)
+        finished = pages.recent_campaigns(conn, uid)
         sequences = pages.running_sequences(conn, uid)
         attention = pages.devices_needing_attention(conn, uid, stale)
     peak = max([max(slot["sent"] + slot["failed"], slot["delivered"], slot["read"],
                     slot["replied"]) for slot in hours] + [1])
     return render_template(
         "dashboard/index.html", counts=counts, hours=hours, peak=peak, campaigns=campaigns,
-        sequences=sequences, attention=attention,
+        finished=finished, sequences=sequences, attention=attention,
     )

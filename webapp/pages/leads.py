@@ -9,7 +9,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from werkzeug.wrappers import Response
 
 from webapp import db
-from webapp.pages import access
+from webapp.pages import access, paging
 from webapp.pages.inbox import cursor_arg
 from webapp.schemas.messages import MessageIn
 from webapp.services import conversations, devices, leads, messages, sequences
@@ -30,13 +30,14 @@ def _filters() -> dict[str, Any]:
 
 def _page(report: dict[str, Any] | None = None) -> str:
     filters = _filters()
-    after = request.args.get("after", type=int)
+    uid = access.user_id()
     with db.transaction() as conn:
-        items = leads.list_leads(conn, access.user_id(), limit=PAGE_SIZE, after=after,
-                                 **_service_filters(filters))
-    next_after = items[-1]["id"] if len(items) == PAGE_SIZE else None
-    return render_template("leads/index.html", leads=items, filters=filters, after=after,
-                           next_after=next_after, report=report)
+        listing = paging.paginate(
+            lambda after, before, limit: leads.leads_page(
+                conn, uid, after, before, limit, paging.COUNT_CAP + 1,
+                **_service_filters(filters)),
+            paging.window(), PAGE_SIZE, endpoint="pages_leads.index")
+    return render_template("leads/index.html", listing=listing, filters=filters, report=report)
 
 
 @bp.get("/leads")

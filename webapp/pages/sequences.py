@@ -7,9 +7,9 @@ from sqlalchemy import Connection
 from werkzeug.wrappers import Response
 
 from dripfleet import templates
-from dripfleet.stores import monitoring
+from dripfleet.stores import monitoring, pages
 from webapp import db
-from webapp.pages import access, media_upload
+from webapp.pages import access, media_upload, paging
 from webapp.schemas.sequences import SequenceIn, StepIn
 from webapp.services import leads, results, sequences
 
@@ -17,6 +17,9 @@ bp = access.blueprint("pages_sequences", __name__)
 SEQUENCE_FIELDS = ("name", "description", "niche", "target_status", "timezone", "on_reply")
 STEP_FIELDS = ("day", "send_time", "message_type", "body", "media_url", "media_id", "caption",
                "filename")
+PAGE_SIZE = 50
+CONTACT_STATUSES = ("active", "paused", "replied", "completed", "opted_out", "failed")
+LOG_STATUSES = ("queued", "sent", "failed", "skipped")
 SAMPLE_LEAD = {"name": "Aisha Rahman", "phone": "+60123456789",
                "attributes": {"city": "Kuala Lumpur", "company": "Sunrise Yoga"}}
 
@@ -43,20 +46,41 @@ def create() -> Response:
 
 @bp.get("/sequences/<id:sequence_id>")
 def detail(sequence_id: int) -> str:
-    """Steps editor with previews, contacts with progress, recent logs, start / pause."""
+    """Steps editor with previews, contacts with progress and the log (pages of PAGE_SIZE, each
+    list with its cursor and status filter in the URL), start / pause."""
     uid = access.user_id()
+    contact_status = _choice("contact_status", CONTACT_STATUSES)
+    log_status = _choice("log_status", LOG_STATUSES)
     with db.transaction() as conn:
         sequence = sequences.get_sequence(conn, uid, sequence_id)
-        contacts = sequences.list_contacts(conn, uid, sequence_id, limit=200)
-        logs = sequences.list_logs(conn, uid, sequence_id, limit=50)
-        sample = _sample_lead(conn, uid, contacts)
+        contacts = paging.paginate(
+            lambda after, before, limit: pages.sequence_contacts_page(
+                conn, uid, sequence_id, after, before, limit, paging.COUNT_CAP + 1,
+                contact_status),
+            paging.window("contacts_"), PAGE_SIZE, prefix="contacts_", anchor="contacts")
+        logs = paging.paginate(
+            lambda after, before, limit: pages.sequence_logs_page(
+                conn, uid, sequence_id, after, before, limit, paging.COUNT_CAP + 1, log_status),
+            paging.window("logs_"), PAGE_SIZE, prefix="logs_", anchor="logs")
+        sample = _sample_lead(conn, uid, contacts.rows)
         devices = _devices(conn, uid)
         stats = results.sequence_stats(conn, uid, sequence_id)
     for step in sequence["steps"]:
         step["preview"] = _preview(step, sample, sequence_id)
     return render_template("sequences/detail.html", sequence=sequence, contacts=contacts,
                            logs=logs, sample=sample, total_days=_total_days(sequence),
-                           devices=devices, stats=stats)
+                           devices=devices, stats=stats, contact_status=contact_status,
+                           log_status=log_status, contact_statuses=CONTACT_STATUSES,
+                           log_statuses=LOG_STATUSES)
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
+    """A list's status filter from the URL; one not in `allowed` is said so and dropped."""
+    value = request.args.get(name) or None
+    if value is not None and value not in allowed:
+        flash(f"{name}: “{value}” is not one of {', '.join(allowed)}; showing all.", "error")
+        return None
+    return value
 
 
 @bp.post("/sequences/<id:sequence_id>/steps")

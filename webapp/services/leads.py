@@ -7,7 +7,7 @@ from sqlalchemy import Connection
 from dripfleet import csv_import
 from dripfleet.niches import normalize_niche, normalize_niches
 from dripfleet.phones import try_normalize_phone
-from dripfleet.stores import leads
+from dripfleet.stores import leads, pages
 from webapp.services.content import device_problem
 from webapp.services.errors import (
     BadFile,
@@ -32,6 +32,22 @@ def list_leads(conn: Connection, user_id: int, limit: int = 50, after: int | Non
             raise Invalid({"niche": str(error)}) from None
     return [_out(row) for row in leads.list_leads(
         conn, user_id, limit, after, tag, target_status, opted_out, search or None)]
+
+
+def leads_page(conn: Connection, user_id: int, after: int | None, before: int | None,
+               limit: int, cap: int, niche: str | None = None,
+               target_status: str | None = None, opted_out: bool | None = None,
+               search: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    """The leads page's rows in either direction and their total counted up to `cap`."""
+    tag = None
+    if niche is not None:
+        try:
+            tag = normalize_niche(niche)
+        except ValueError as error:
+            raise Invalid({"niche": str(error)}) from None
+    rows, total = pages.leads_page(conn, user_id, after, before, limit, cap, tag, target_status,
+                                   opted_out, search or None)
+    return [_out(row) for row in rows], total
 
 
 def get_lead(conn: Connection, user_id: int, lead_id: int) -> dict[str, Any]:
