@@ -33,18 +33,13 @@ IN_FLIGHT = [
 TICK_MAX_RUNTIME_SECONDS = 600
 
 # in_process_executor: a run takes well under a second instead of ~3 s of subprocess start per
-# step with the default multiprocess executor (notes/dagster.md). The run's console logger
-# prints at DAGSTER_LOG_LEVEL (default INFO): at Dagster's own default, DEBUG, every step's
-# start / output / materialisation / success is a line, ~45 a minute under `make up`; the
-# UI's run view shows all of them whatever this level.
+# step with the default multiprocess executor (notes/dagster.md).
 tick_job = define_asset_job(
     TICK_JOB_NAME,
     selection=AssetSelection.all(),
     executor_def=in_process_executor,
     description="Enrol, queue due sequence steps and campaign pages, roll up stats, maintain.",
     tags={MAX_RUNTIME_SECONDS_TAG: str(TICK_MAX_RUNTIME_SECONDS)},
-    config={"loggers": {"console": {"config": {
-        "log_level": load_settings().dagster_log_level}}}},
 )
 
 
@@ -63,4 +58,17 @@ def every_minute(context: ScheduleEvaluationContext):
         run_id = in_flight[0].dagster_run.run_id
         return SkipReason(f"run {run_id} of {TICK_JOB_NAME} is still queued or in progress")
     tick = context.scheduled_execution_time
-    return RunRequest(run_key=tick.isoformat(), tags={"dripfleet/tick": tick.isoformat()})
+    return RunRequest(run_key=tick.isoformat(), tags={"dripfleet/tick": tick.isoformat()},
+                      run_config=tick_run_config())
+
+
+def tick_run_config() -> dict:
+    """A scheduled tick's run config: its console logger at DAGSTER_LOG_LEVEL (default INFO).
+
+    At Dagster's own default, DEBUG, every step's start, output, materialisation and success is a
+    line on the daemon's output, ~45 a minute under `make up`; the UI's run view shows them all
+    whatever this level. Set in the run request, not as the job's default config: a job default
+    would stand in for the resources' config of a run given resources (run_tick in tests).
+    """
+    return {"loggers": {"console": {"config": {
+        "log_level": load_settings().dagster_log_level}}}}

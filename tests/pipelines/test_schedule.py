@@ -48,3 +48,14 @@ def test_finished_runs_do_not_block_the_tick():
         add_run(instance, DagsterRunStatus.SUCCESS)
         add_run(instance, DagsterRunStatus.FAILURE)
         assert isinstance(evaluate(instance), RunRequest)
+
+
+def test_a_scheduled_tick_logs_its_steps_at_info_unless_told(monkeypatch):
+    """`make up` prints the daemon's runs: Dagster's DEBUG step events are off by default."""
+    monkeypatch.delenv("DAGSTER_LOG_LEVEL", raising=False)
+    with instance_for_test() as instance:
+        level = evaluate(instance).run_config["loggers"]["console"]["config"]["log_level"]
+        assert level == "INFO"
+        monkeypatch.setenv("DAGSTER_LOG_LEVEL", "debug")
+        level = evaluate(instance).run_config["loggers"]["console"]["config"]["log_level"]
+        assert level == "DEBUG"
