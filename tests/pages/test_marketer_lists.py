@@ -252,3 +252,17 @@ def test_sequence_forms_line_up_and_take_24_hour_times(page, served, engine, mak
     page.fill("#step-form textarea[name=body]", "Evening check-in")
     page.click("#step-form button[type=submit]")
     expect(page.locator("#steps tbody tr").nth(2).locator("td").nth(1)).to_have_text("21:45")
+
+
+@VIEWPORTS
+def test_campaign_form_takes_a_24_hour_time(page, served, make_user, viewport):
+    user = make_user(email="campaign-time@example.com", password=PASSWORD)
+    _sign_in(page, served, user, viewport)
+    page.goto("/campaigns")
+    time = page.locator("#new-campaign input[name=time]")
+    # text, not <input type=time>: that one shows "07:00 PM" in an en-US browser
+    assert time.get_attribute("type") == "text"
+    time.fill("7pm")
+    assert time.evaluate("input => input.checkValidity()") is False
+    time.fill("19:05")
+    assert time.evaluate("input => input.checkValidity()") is True
