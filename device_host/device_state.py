@@ -44,10 +44,32 @@ class DeviceState:
     pairing_deadline: float | None = None
     sends: deque = field(default_factory=deque)
     releasing: bool = False
+    # the device's own caps (renew_devices); hourly_cap / daily_cap above are the ones in force:
+    # these, lowered by the ban-risk guard (a warm-up stage's caps, the hourly cap halved while
+    # the risk action is not 'none'; device_host/guard.py)
+    own_hourly_cap: int | None = None
+    own_daily_cap: int | None = None
+    warmup_caps: tuple[int, int] | None = None  # (daily, hourly) of the warm-up stage
+    risk_action: str = "none"
 
     def update(self, row: dict[str, Any]) -> None:
         """Take the device's current settings from a renew_devices row."""
         for key in ("user_id", "name", "status", "jid", "phone", "pairing_mode", "pairing_phone",
-                    "hourly_cap", "daily_cap", "quiet_start", "quiet_end", "timezone",
-                    "start_failures"):
+                    "quiet_start", "quiet_end", "timezone", "start_failures"):
             setattr(self, key, row[key])
+        self.own_hourly_cap, self.own_daily_cap = row["hourly_cap"], row["daily_cap"]
+        self._apply_caps()
+
+    def guard(self, risk_action: str, warmup_caps: tuple[int, int] | None) -> None:
+        """Take the ban-risk guard's decision (an assess_risk row, resolved to caps)."""
+        self.risk_action, self.warmup_caps = risk_action, warmup_caps
+        self._apply_caps()
+
+    def _apply_caps(self) -> None:
+        hourly, daily = self.own_hourly_cap, self.own_daily_cap
+        if self.warmup_caps is not None:
+            daily = min(daily or self.warmup_caps[0], self.warmup_caps[0])
+            hourly = min(hourly or self.warmup_caps[1], self.warmup_caps[1])
+        if hourly is not None and self.risk_action != "none":
+            hourly = max(1, -(-hourly // 2))
+        self.hourly_cap, self.daily_cap = hourly, daily

@@ -179,6 +179,24 @@ class DeviceFatalError(TransportError):
         self.status = status
 
 
+RESTRICTION_KINDS = ("timelock", "temporary_ban")
+
+
+class RestrictedError(TransportError):
+    """WhatsApp refuses sends from this number until `until` (error 463 "reach-out timelocked",
+    or a temporary ban): the device waits until then and the message, not at fault, is queued
+    again with its attempt refunded."""
+
+    def __init__(self, message: str, until: datetime, kind: str = "timelock",
+                 code: int | None = None) -> None:
+        super().__init__(message, "device")
+        if kind not in RESTRICTION_KINDS:
+            raise ValueError(f"restriction kind must be one of {RESTRICTION_KINDS}, not {kind!r}")
+        self.until = until
+        self.kind = kind
+        self.code = code
+
+
 # ---- sending -------------------------------------------------------------------------------------
 
 # The message_queue id being sent, set by the worker around each send_* call (for logs and the

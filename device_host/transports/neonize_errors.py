@@ -1,5 +1,5 @@
-"""neonize's exceptions → the transport's error classes (transient, permanent, device-fatal)
-and failure classes (device, recipient, content).
+"""neonize's exceptions → the transport's error classes (transient, permanent, device-fatal,
+restricted) and failure classes (device, recipient, content).
 
 whatsmeow reports most failures as a `NeonizeError` subclass carrying Go's error text; the class
 says which call failed and the text says why. Unknown failures are transient: a message is
@@ -8,11 +8,13 @@ neonize here is deferred to the first call, like everywhere in device_host.
 """
 
 import re
+from datetime import UTC, datetime, timedelta
 
 from device_host.transports.base import (
     ContentError,
     DeviceFatalError,
     PermanentError,
+    RestrictedError,
     TransientError,
     TransportError,
 )
@@ -39,6 +41,12 @@ _LOGGED_OUT = re.compile(
     r"logged out|401|not-authorized|unauthorized|device removed|main device gone", re.IGNORECASE
 )
 _BANNED = re.compile(r"banned|\b403\b", re.IGNORECASE)
+# 463 "reach-out timelocked": WhatsApp's cap on messages to people who have not replied
+_TIMELOCK = re.compile(r"\b463\b|reach-?out[ _-]?time-?locked", re.IGNORECASE)
+# how long a timelocked device waits. whatsmeow's send error carries no end; the event that has one
+# (NotifyAccountReachoutTimelock, TimeEnforcementEnds) is not exposed by neonize 0.5.x. A person
+# may lift it sooner (POST /api/devices/{id}/lift-restriction, or the device page).
+TIMELOCK_WAIT_SECONDS = 24 * 3600
 _RECIPIENT = re.compile(
     r"not on whatsapp|no such user|invalid jid|item-not-found|\b404\b|\b406\b|not-acceptable",
     re.IGNORECASE,
@@ -88,6 +96,11 @@ def classify(error: BaseException, action: str = "send") -> TransportError:
         return ContentError(f"{action} failed: the image could not be read ({text})")
     if not _is_neonize_error(error):
         return TransientError(f"{action} failed unexpectedly: {name}: {text}")
+    if _TIMELOCK.search(text):
+        until = datetime.now(UTC) + timedelta(seconds=TIMELOCK_WAIT_SECONDS)
+        return RestrictedError(
+            f"{action} refused: WhatsApp timelocked messages to new contacts (463); the device "
+            f"waits until {until:%Y-%m-%d %H:%M} UTC ({text})", until, "timelock", 463)
     if _OFFLINE.search(text):
         return offline_error(error)
     if _NOT_CONNECTED.search(text):

@@ -3,12 +3,13 @@
 Pairing shows QR codes and then "scans" itself after SIM_PAIR_SECONDS; each send takes
 SIM_LATENCY_SECONDS; SIM_FAILURE_RATE of sends fail transiently. Tables `sim_phones` and
 `sim_devices` script single phones (not on WhatsApp, failure modes, replies) and devices (logged
-out or banned after N sends, failing starts). Every delivered message is written to
-`sim_deliveries` before the send returns (group commit: one INSERT per flush for every sender
-waiting), so the pages and tests can show what each lead received. The phones answer as real ones
-do: a delivery receipt SIM_DELIVER_SECONDS after each send, a read receipt for SIM_READ_RATE of the
-messages and a reply for SIM_REPLY_RATE of them (chosen from the provider id, so the same message
-always gets the same fate), all from one scheduler thread per network.
+out or banned after N sends, failing starts, error 463 "reach-out timelocked" after N sends).
+Every delivered message is written to `sim_deliveries` before the send returns (group commit: one
+INSERT per flush for every sender waiting), so the pages and tests can show what each lead
+received. The phones answer as real ones do: a delivery receipt SIM_DELIVER_SECONDS after each
+send, a read receipt for SIM_READ_RATE of the messages and a reply for SIM_REPLY_RATE of them
+(chosen from the provider id, so the same message always gets the same fate), all from one
+scheduler thread per network.
 """
 
 import hashlib
@@ -36,6 +37,7 @@ from device_host.transports.base import (
     PermanentError,
     QrCode,
     Receipt,
+    RestrictedError,
     SendResult,
     TransientError,
     sending_message_id,
@@ -275,6 +277,7 @@ class SimulatedTransport:
         self._sends = 0
         self._random = random.Random(device.device_id)
         self._phone = device.phone or f"+6010{device.device_id:08d}"
+        self._timelock_until: datetime | None = None
 
     def _emit(self, event: Any) -> None:
         if self._on_event is not None and not self._stopped.is_set():
@@ -350,6 +353,19 @@ class SimulatedTransport:
         self._emit(LoggedOut(self.device.device_id, "simulated logout"))
         return DeviceFatalError("the phone logged this device out (simulated)", "logged_out")
 
+    def _timelock(self, script: dict[str, Any]) -> None:
+        """Answer 463 "reach-out timelocked" once the script's sends are spent, for its seconds
+        (once per session, as WhatsApp lifts it at the stated end)."""
+        if script["timelock_after"] is None or self._sends < script["timelock_after"]:
+            return
+        now = datetime.now(UTC)
+        if self._timelock_until is None:
+            self._timelock_until = now + timedelta(seconds=script["timelock_seconds"])
+        if now < self._timelock_until:
+            raise RestrictedError(
+                "WhatsApp refused the send: 463 reach-out timelocked (simulated) until "
+                f"{self._timelock_until:%H:%M:%S} UTC", self._timelock_until, "timelock", 463)
+
     def _send(self, to: str, kind: str, content: str, media_bytes: int | None) -> SendResult:
         if self._stopped.is_set():
             raise TransientError("simulated session is stopped")
@@ -361,6 +377,7 @@ class SimulatedTransport:
             for key, status in (("logout_after", "logged_out"), ("ban_after", "banned")):
                 if device_script[key] is not None and self._sends >= device_script[key]:
                     raise self._fatal(status)
+            self._timelock(device_script)
         script = self.network.phone_script(to)
         if script:
             if not script["on_whatsapp"]:

@@ -1,5 +1,6 @@
 """Devices: CRUD, pairing requests, logout, ownership checks."""
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -10,6 +11,7 @@ queries.require(
     "devices_exists", "devices_owned_ids", "devices_list", "devices_get", "devices_lock",
     "devices_insert", "devices_update", "devices_open_messages", "devices_cancel_waiting",
     "devices_delete", "devices_request_pairing", "devices_pairing", "devices_logout",
+    "devices_set_warmup", "devices_lift_restriction",
 )
 
 FIELDS = ("name", "min_delay_s", "max_delay_s", "hourly_cap", "daily_cap", "quiet_start",
@@ -50,11 +52,26 @@ def lock_device(conn: Connection, user_id: int, device_id: int) -> dict[str, Any
     return dict(row) if row else None
 
 
-def insert_device(conn: Connection, user_id: int, values: dict[str, Any]) -> int:
-    """Insert a device (status 'new'); its id."""
+def insert_device(conn: Connection, user_id: int, values: dict[str, Any],
+                  warmup: bool = False) -> int:
+    """Insert a device (status 'new'), warmed up as a new number when warmup; its id."""
     params = {key: values.get(key) for key in FIELDS}
-    return conn.execute(queries.text("devices_insert"), {"user_id": user_id, **params}
-                        ).scalar_one()
+    return conn.execute(queries.text("devices_insert"),
+                        {"user_id": user_id, "warmup": warmup, **params}).scalar_one()
+
+
+def set_warmup(conn: Connection, user_id: int, device_id: int, warmup: bool,
+               since: datetime | None, plan_days: int) -> None:
+    """Turn the warm-up on or off and set since when the number exists (its stage follows)."""
+    conn.execute(queries.text("devices_set_warmup"), {
+        "user_id": user_id, "device_id": device_id, "warmup": warmup, "since": since,
+        "plan_days": plan_days})
+
+
+def lift_restriction(conn: Connection, user_id: int, device_id: int) -> None:
+    """End a timelock or temporary ban now (a user's decision)."""
+    conn.execute(queries.text("devices_lift_restriction"),
+                 {"user_id": user_id, "device_id": device_id})
 
 
 def update_device(conn: Connection, user_id: int, device_id: int, values: dict[str, Any]) -> None:

@@ -38,6 +38,10 @@ class Outcome:
     finished_at: float | None = None
     # whose fault a failure is (FAILURE_CLASSES); ignored for 'sent'
     failure_class: str = "device"
+    # a 'requeue' because WhatsApp restricted the device until then (463 timelock): the ban-risk
+    # guard records it on the device (dripfleet/stores/risk.py); not written by record_outcomes
+    restricted_until: datetime | None = None
+    restriction_kind: str | None = None
 
 
 @dataclass(frozen=True)

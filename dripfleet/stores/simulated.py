@@ -58,13 +58,16 @@ def set_phone(
 
 def set_device(
     conn: Connection, device_id: int, *, logout_after: int | None = None,
-    ban_after: int | None = None, start_fails: bool = False,
+    ban_after: int | None = None, start_fails: bool = False, timelock_after: int | None = None,
+    timelock_seconds: float = 60.0,
 ) -> None:
-    """Script a simulated device (log out or get banned after N sends, fail to start)."""
+    """Script a simulated device (log out or get banned after N sends, fail to start, answer
+    463 "reach-out timelocked" for timelock_seconds after timelock_after sends)."""
     conn.execute(
         queries.text("sim_set_device"),
         {"device_id": device_id, "logout_after": logout_after, "ban_after": ban_after,
-         "start_fails": start_fails},
+         "start_fails": start_fails, "timelock_after": timelock_after,
+         "timelock_seconds": timelock_seconds},
     )
 
 

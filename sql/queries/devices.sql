@@ -8,7 +8,16 @@ SELECT id FROM devices WHERE user_id = :user_id AND id = ANY(CAST(:ids AS bigint
 SELECT id, name, phone, jid, status, min_delay_s, max_delay_s, hourly_cap, daily_cap,
        to_char(quiet_start, 'HH24:MI') AS quiet_start, to_char(quiet_end, 'HH24:MI') AS quiet_end,
        timezone, next_send_at, last_sent_at, heartbeat_at, last_error, consecutive_failures,
-       pairing_mode, pairing_expires_at, created_at, updated_at
+       pairing_mode, pairing_expires_at, created_at, updated_at,
+       -- the ban-risk guard (migration 0080): warm-up, score, action, restriction in force
+       warmup, warmup_since, warmup_stage, risk, risk_reasons, risk_action, hold_new,
+       unanswered_30d,
+       CASE WHEN restricted_until > now() THEN restricted_until END AS restricted_until,
+       CASE WHEN restricted_until > now() THEN restriction_kind END AS restriction_kind,
+       CASE WHEN restricted_until > now() THEN restriction_reason END AS restriction_reason,
+       (SELECT coalesce(sum(h.sent), 0) FROM device_outcomes_hourly h
+        WHERE h.device_id = devices.id
+          AND h.hour >= date_trunc('hour', now()) - interval '23 hours')::int AS sent_24h
 FROM devices
 WHERE user_id = :user_id AND id > coalesce(CAST(:after AS bigint), 0)
 ORDER BY id
@@ -18,7 +27,16 @@ LIMIT :limit
 SELECT id, name, phone, jid, status, min_delay_s, max_delay_s, hourly_cap, daily_cap,
        to_char(quiet_start, 'HH24:MI') AS quiet_start, to_char(quiet_end, 'HH24:MI') AS quiet_end,
        timezone, next_send_at, last_sent_at, heartbeat_at, last_error, consecutive_failures,
-       pairing_mode, pairing_expires_at, created_at, updated_at
+       pairing_mode, pairing_expires_at, created_at, updated_at,
+       -- the ban-risk guard (migration 0080): warm-up, score, action, restriction in force
+       warmup, warmup_since, warmup_stage, risk, risk_reasons, risk_action, hold_new,
+       unanswered_30d,
+       CASE WHEN restricted_until > now() THEN restricted_until END AS restricted_until,
+       CASE WHEN restricted_until > now() THEN restriction_kind END AS restriction_kind,
+       CASE WHEN restricted_until > now() THEN restriction_reason END AS restriction_reason,
+       (SELECT coalesce(sum(h.sent), 0) FROM device_outcomes_hourly h
+        WHERE h.device_id = devices.id
+          AND h.hour >= date_trunc('hour', now()) - interval '23 hours')::int AS sent_24h
 FROM devices
 WHERE user_id = :user_id AND id = :device_id
 
@@ -26,11 +44,52 @@ WHERE user_id = :user_id AND id = :device_id
 SELECT id, status FROM devices WHERE user_id = :user_id AND id = :device_id FOR UPDATE
 
 -- name: devices_insert
+-- A device added by a user: a new number, warmed up when WARMUP_PLAN is on (:warmup).
 INSERT INTO devices (user_id, name, min_delay_s, max_delay_s, hourly_cap, daily_cap,
-                     quiet_start, quiet_end, timezone)
+                     quiet_start, quiet_end, timezone, warmup)
 VALUES (:user_id, :name, :min_delay_s, :max_delay_s, :hourly_cap, :daily_cap,
-        CAST(:quiet_start AS time), CAST(:quiet_end AS time), :timezone)
+        CAST(:quiet_start AS time), CAST(:quiet_end AS time), :timezone, :warmup)
 RETURNING id
+
+-- name: devices_set_warmup
+-- A user turns the warm-up on or off or says since when the number exists (an old number paired
+-- again is not new): the stage follows the number's age (in days, at most :plan_days = done).
+WITH d AS (
+    UPDATE devices SET
+        warmup = :warmup, warmup_since = CAST(:since AS timestamptz),
+        warmup_stage = least(coalesce(
+            floor(extract(epoch FROM now() - CAST(:since AS timestamptz)) / 86400), 0)::int,
+            CAST(:plan_days AS integer)),
+        warmup_stage_at = now(), updated_at = now()
+    WHERE user_id = :user_id AND id = :device_id
+    RETURNING id, user_id, warmup, warmup_since, warmup_stage, risk, risk_action
+)
+INSERT INTO device_risk_events (device_id, user_id, kind, action, risk, warmup_stage, reason)
+SELECT id, user_id, 'warmup', risk_action, risk, warmup_stage,
+       CASE WHEN NOT warmup THEN 'warm-up turned off by a user'
+            WHEN warmup_stage >= CAST(:plan_days AS integer)
+                THEN 'warm-up set by a user: the number is old enough, the device''s own caps apply'
+            ELSE 'warm-up set by a user: stage ' || warmup_stage + 1 || ' of ' || :plan_days
+                 || coalesce(', the number exists since ' || webhook_instant(warmup_since), '')
+       END
+FROM d
+
+-- name: devices_lift_restriction
+-- A user ends a timelock or temporary ban early: the device may send at once (a temporarily
+-- banned one reconnects).
+WITH d AS (
+    UPDATE devices SET
+        restricted_until = NULL, next_send_at = least(next_send_at, now()),
+        status = CASE WHEN status = 'banned' AND restriction_kind = 'temporary_ban'
+                      THEN 'offline' ELSE status END,
+        updated_at = now()
+    WHERE user_id = :user_id AND id = :device_id AND restricted_until > now()
+    RETURNING id, user_id, risk, restriction_kind
+)
+INSERT INTO device_risk_events (device_id, user_id, kind, risk, until, reason)
+SELECT id, user_id, 'lifted', risk, now(), 'the ' || replace(restriction_kind, '_', ' ')
+                                        || ' was lifted by a user'
+FROM d
 
 -- name: devices_update
 UPDATE devices

@@ -10,6 +10,8 @@
 -- the source was paused or the lead deleted while it was being sent): to an opted-out or deleted
 -- lead, or of a cancelled / deleted source, or of a sequence contact stopped by a reply →
 -- cancelled; of a paused source or a contact paused by a reply → held (resume queues it again).
+-- A device the ban-risk guard holds (devices.hold_new: risk action 'pause_new' or its unanswered
+-- budget spent) only takes messages to leads who wrote to it; the others wait, queued.
 WITH picked AS (
     SELECT m.id, m.stop
     FROM devices d
@@ -35,13 +37,22 @@ WITH picked AS (
         WHERE q.id = coalesce(
                 (SELECT n.id FROM message_queue n
                  WHERE n.device_id = d.id AND n.status = 'queued' AND n.lane = 2
-                   AND n.not_before <= now() ORDER BY n.id LIMIT 1),
+                   AND n.not_before <= now() AND (NOT d.hold_new OR EXISTS (
+                       SELECT 1 FROM inbound_messages i
+                       WHERE i.lead_id = n.lead_id AND i.device_id = d.id))
+                 ORDER BY n.id LIMIT 1),
                 (SELECT n.id FROM message_queue n
                  WHERE n.device_id = d.id AND n.status = 'queued' AND n.lane = 1 - d.last_lane
-                   AND n.not_before <= now() ORDER BY n.id LIMIT 1),
+                   AND n.not_before <= now() AND (NOT d.hold_new OR EXISTS (
+                       SELECT 1 FROM inbound_messages i
+                       WHERE i.lead_id = n.lead_id AND i.device_id = d.id))
+                 ORDER BY n.id LIMIT 1),
                 (SELECT n.id FROM message_queue n
                  WHERE n.device_id = d.id AND n.status = 'queued' AND n.lane = d.last_lane
-                   AND n.not_before <= now() ORDER BY n.id LIMIT 1))
+                   AND n.not_before <= now() AND (NOT d.hold_new OR EXISTS (
+                       SELECT 1 FROM inbound_messages i
+                       WHERE i.lead_id = n.lead_id AND i.device_id = d.id))
+                 ORDER BY n.id LIMIT 1))
           -- rechecked once locked: a row changed meanwhile is left for the next pass
           AND q.status = 'queued'
         FOR UPDATE OF q SKIP LOCKED
@@ -85,7 +96,8 @@ FROM claimed
 
 -- name: claim_misses
 -- For devices whose claim found nothing: seconds until the device may send again and until its
--- earliest queued message is due (null when it has none queued), on the database clock.
+-- earliest queued message is due (null when it has none queued), on the database clock. A
+-- device held by the ban-risk guard counts only the messages it may take (the claim's test).
 SELECT d.id,
        extract(epoch FROM d.next_send_at - now())::float8 AS device_wait_s,
        extract(epoch FROM m.due - now())::float8 AS message_wait_s,
@@ -95,6 +107,8 @@ LEFT JOIN LATERAL (
     SELECT min(q.not_before) AS due
     FROM message_queue q
     WHERE q.device_id = d.id AND q.status = 'queued'
+      AND (NOT d.hold_new OR EXISTS (SELECT 1 FROM inbound_messages i
+                                     WHERE i.lead_id = q.lead_id AND i.device_id = d.id))
 ) m ON true
 WHERE d.id = ANY(CAST(:device_ids AS bigint[]))
 
@@ -197,12 +211,17 @@ WITH o AS (
 ), d AS (
     -- the delay counts from when the send returned (since_s ago, measured by the worker's
     -- monotonic clock), which is at or after the moment the message actually left; never
-    -- earlier than a gap already promised (a late outcome after the device moved on)
+    -- earlier than a gap already promised (a late outcome after the device moved on). The
+    -- ban-risk guard doubles the delay of a device whose risk action is not 'none'; the number's
+    -- age (warm-up) counts from its first send unless a user set it.
     UPDATE devices SET
         next_send_at = greatest(devices.next_send_at,
             now() - make_interval(secs => p.since_s) + make_interval(secs =>
-                devices.min_delay_s + random() * (devices.max_delay_s - devices.min_delay_s))),
+                (devices.min_delay_s + random() * (devices.max_delay_s - devices.min_delay_s))
+                * CASE WHEN devices.risk_action = 'none' THEN 1 ELSE 2 END)),
         last_sent_at = CASE WHEN p.sent THEN now() ELSE devices.last_sent_at END,
+        warmup_since = CASE WHEN p.sent THEN coalesce(devices.warmup_since, now())
+                            ELSE devices.warmup_since END,
         last_lane = coalesce(p.lane, devices.last_lane),
         consecutive_failures = CASE WHEN p.sent THEN 0
                                     ELSE devices.consecutive_failures + p.device_n END,

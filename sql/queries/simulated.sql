@@ -2,7 +2,8 @@
 SELECT phone, on_whatsapp, fail_mode, fail_count, reply_text, reply_delay_s FROM sim_phones
 
 -- name: sim_device_scripts
-SELECT device_id, logout_after, ban_after, start_fails FROM sim_devices
+SELECT device_id, logout_after, ban_after, start_fails, timelock_after, timelock_seconds
+FROM sim_devices
 
 -- name: sim_record_deliveries
 -- Group commit: every delivery of one flush in one statement.
@@ -21,10 +22,12 @@ ON CONFLICT (phone) DO UPDATE SET on_whatsapp = EXCLUDED.on_whatsapp,
     reply_text = EXCLUDED.reply_text, reply_delay_s = EXCLUDED.reply_delay_s
 
 -- name: sim_set_device
-INSERT INTO sim_devices (device_id, logout_after, ban_after, start_fails)
-VALUES (:device_id, :logout_after, :ban_after, :start_fails)
+INSERT INTO sim_devices (device_id, logout_after, ban_after, start_fails, timelock_after,
+                         timelock_seconds)
+VALUES (:device_id, :logout_after, :ban_after, :start_fails, :timelock_after, :timelock_seconds)
 ON CONFLICT (device_id) DO UPDATE SET logout_after = EXCLUDED.logout_after,
-    ban_after = EXCLUDED.ban_after, start_fails = EXCLUDED.start_fails
+    ban_after = EXCLUDED.ban_after, start_fails = EXCLUDED.start_fails,
+    timelock_after = EXCLUDED.timelock_after, timelock_seconds = EXCLUDED.timelock_seconds
 
 -- name: sim_deliveries_to
 -- What a phone received, oldest first (for the pages and tests).

@@ -82,6 +82,16 @@ def test_real_events_set_device_statuses_through_the_worker(world) -> None:
     banned = _device(engine, first)
     assert "temporary ban (sent to too many people)" in banned.last_error
     assert banned.banned_until is not None
+    # and a restriction of the ban-risk guard, with its stated end (lifted then by the supervisor)
+    with engine.begin() as conn:
+        restricted = conn.execute(text(
+            "SELECT restricted_until, restriction_kind, restriction_reason FROM devices"
+            " WHERE id = :d"), {"d": first}).one()
+        kinds = conn.execute(text("SELECT kind FROM device_risk_events WHERE device_id = :d"),
+                             {"d": first}).scalars().all()
+    assert restricted[:2] == (banned.banned_until, "temporary_ban")
+    assert "sent to too many people" in restricted.restriction_reason
+    assert kinds == ["temporary_ban"]
 
     two = factory.by_device[second]
     two.handle(two.client, ev.ConnectedEv(status=True))

@@ -1,4 +1,5 @@
-"""Devices: CRUD, pairing (QR or phone code), pairing state, logout."""
+"""Devices: CRUD, pairing (QR or phone code), pairing state, logout, the ban-risk guard's
+warm-up and restrictions."""
 
 from apiflask import APIBlueprint
 from flask import current_app
@@ -6,7 +7,15 @@ from flask import current_app
 from webapp import auth, db
 from webapp.api.paging import page
 from webapp.schemas.common import ID_PATH, Deleted, PageQuery
-from webapp.schemas.devices import Device, DeviceIn, DeviceList, DevicePatch, PairIn, Pairing
+from webapp.schemas.devices import (
+    Device,
+    DeviceIn,
+    DeviceList,
+    DevicePatch,
+    PairIn,
+    Pairing,
+    RiskEvents,
+)
 from webapp.services import devices
 
 bp = APIBlueprint("devices", __name__, tag="Devices", url_prefix="/api/devices")
@@ -21,7 +30,7 @@ def list_devices(query):
     with db.transaction() as conn:
         items = devices.list_devices(conn, auth.current_user_id(), query["limit"],
                                      query["after"])
-    return page(items, query["limit"])
+    return page([devices.with_guard(item, _plan()) for item in items], query["limit"])
 
 
 @bp.post("")
@@ -30,8 +39,8 @@ def list_devices(query):
 def create_device(body):
     """Add a device (then pair it)."""
     with db.transaction() as conn:
-        return devices.create_device(conn, auth.current_user_id(), body,
-                                     current_app.config["SETTINGS"]), 201
+        return devices.with_guard(devices.create_device(
+            conn, auth.current_user_id(), body, current_app.config["SETTINGS"]), _plan()), 201
 
 
 @bp.get(ONE)
@@ -39,16 +48,39 @@ def create_device(body):
 def get_device(device_id: int):
     """One device."""
     with db.transaction() as conn:
-        return devices.get_device(conn, auth.current_user_id(), device_id)
+        return devices.with_guard(devices.get_device(conn, auth.current_user_id(), device_id),
+                                  _plan())
+
+
+@bp.get(f"{ONE}/risk-events")
+@bp.output(RiskEvents)
+def risk_events(device_id: int):
+    """What the ban-risk guard did with the device and why (risk actions, warm-up stages,
+    WhatsApp's restrictions), newest first: the latest 50."""
+    uid = auth.current_user_id()
+    with db.transaction() as conn:
+        devices.get_device(conn, uid, device_id)  # 404 for another user's
+        return {"items": devices.risk_events(conn, uid, device_id, 50)}
 
 
 @bp.patch(ONE)
 @bp.input(DevicePatch, arg_name="body")
 @bp.output(Device)
 def update_device(device_id: int, body):
-    """Change a device's name, delays, caps or quiet hours."""
+    """Change a device's name, delays, caps, quiet hours or warm-up."""
     with db.transaction() as conn:
-        return devices.update_device(conn, auth.current_user_id(), device_id, body)
+        return devices.with_guard(devices.update_device(
+            conn, auth.current_user_id(), device_id, body, _plan()), _plan())
+
+
+@bp.post(f"{ONE}/lift-restriction")
+@bp.output(Device)
+def lift_restriction(device_id: int):
+    """End a timelock or temporary ban by WhatsApp now, instead of at its stated end (at your
+    own risk: WhatsApp set it)."""
+    with db.transaction() as conn:
+        return devices.with_guard(devices.lift_restriction(
+            conn, auth.current_user_id(), device_id), _plan())
 
 
 @bp.delete(ONE)
@@ -86,4 +118,9 @@ def pairing(device_id: int):
 def logout_device(device_id: int):
     """Unlink the device from WhatsApp."""
     with db.transaction() as conn:
-        return devices.logout(conn, auth.current_user_id(), device_id)
+        return devices.with_guard(devices.logout(conn, auth.current_user_id(), device_id),
+                                  _plan())
+
+
+def _plan() -> tuple[tuple[int, int], ...]:
+    return current_app.config["SETTINGS"].warmup_plan

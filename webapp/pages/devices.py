@@ -55,12 +55,39 @@ def _detail_page(device_id: int, test: dict[str, str] | None = None,
                  test_errors: dict[str, str] | None = None) -> str:
     uid = access.user_id()
     with db.transaction() as conn:
-        device = devices.get_device(conn, uid, device_id)
+        device = devices.with_guard(devices.get_device(conn, uid, device_id), _plan())
+        events = devices.risk_events(conn, uid, device_id)
         stats = next((row for row in monitoring.queue_stats(conn, uid)
                       if row["device_id"] == device_id), None)
-    return render_template("devices/detail.html", device=device, stats=stats,
+    return render_template("devices/detail.html", device=device, stats=stats, events=events,
+                           settings=current_app.config["SETTINGS"],
                            test=test or {"phone": "", "body": TEST_TEXT},
                            test_errors=test_errors or {})
+
+
+def _plan() -> tuple[tuple[int, int], ...]:
+    return current_app.config["SETTINGS"].warmup_plan
+
+
+@bp.post("/devices/<id:device_id>/warmup")
+def warmup(device_id: int) -> Response:
+    """Turn the warm-up on or off, and say since when the number exists (a date)."""
+    since = request.form.get("warmup_since", "").strip()
+    data = access.load(DevicePatch, {"warmup": request.form.get("warmup") == "on",
+                                     "warmup_since": f"{since}T00:00:00+00:00" if since else None})
+    with db.transaction() as conn:
+        devices.update_device(conn, access.user_id(), device_id, data, _plan())
+    flash("Warm-up saved.", "ok")
+    return redirect(url_for(".detail", device_id=device_id, _anchor="ban-risk"))
+
+
+@bp.post("/devices/<id:device_id>/lift-restriction")
+def lift_restriction(device_id: int) -> Response:
+    """End WhatsApp's timelock or temporary ban now."""
+    with db.transaction() as conn:
+        devices.lift_restriction(conn, access.user_id(), device_id)
+    flash("Restriction lifted: the device sends again.", "ok")
+    return redirect(url_for(".detail", device_id=device_id, _anchor="ban-risk"))
 
 
 @bp.post("/devices/<id:device_id>/settings")

@@ -24,6 +24,13 @@ EVENT_TYPES = {
     "contact.completed": "a sequence contact got its last step (data: the contact)",
     "contact.replied": "a sequence contact wrote in (data: the contact)",
     "device.status_changed": "a device went online, offline, logged out … (data: the device)",
+    "device.risk_changed": "the ban-risk guard changed a device's action: none, slow (delays "
+                           "doubled, hourly cap halved) or pause_new (only leads who wrote back "
+                           "are sent to) (data: id, name, phone, risk, risk_reasons, action, "
+                           "previous_action, warmup_stage)",
+    "device.restricted": "WhatsApp restricted a device until a stated end: a 463 timelock or a "
+                         "temporary ban; it waits, its messages stay queued (data: id, name, "
+                         "phone, kind, reason, restricted_until)",
     "campaign.completed": "a campaign finished (data: the campaign)",
     "webhook.test": "sent by POST /api/webhooks/{id}/test (data: {\"webhook_id\": id})",
 }

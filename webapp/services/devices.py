@@ -1,6 +1,8 @@
-"""Devices: settings, pairing requests (QR or phone code) with a QR rendering, logout."""
+"""Devices: settings, pairing requests (QR or phone code) with a QR rendering, logout, and the
+ban-risk guard's view of a device (warm-up, risk, restriction)."""
 
 import io
+from datetime import UTC, datetime
 from typing import Any
 
 import segno
@@ -8,7 +10,7 @@ from sqlalchemy import Connection
 
 from dripfleet.phones import try_normalize_phone
 from dripfleet.settings import Settings
-from dripfleet.stores import devices
+from dripfleet.stores import devices, risk
 from webapp.services.content import timezone_problem
 from webapp.services.errors import Conflict, Invalid, not_found
 
@@ -51,19 +53,69 @@ def create_device(conn: Connection, user_id: int, data: dict[str, Any],
         values["min_delay_s"] = settings.min_delay_seconds
     if values.get("max_delay_s") is None:
         values["max_delay_s"] = max(settings.max_delay_seconds, values["min_delay_s"])
-    device_id = devices.insert_device(conn, user_id, _check(values))
+    # a number added here is new: it warms up (WARMUP_PLAN; rows made otherwise are old numbers)
+    device_id = devices.insert_device(conn, user_id, _check(values),
+                                      warmup=bool(settings.warmup_plan))
     return get_device(conn, user_id, device_id)
 
 
 def update_device(conn: Connection, user_id: int, device_id: int,
-                  changes: dict[str, Any]) -> dict[str, Any]:
-    """Change some of the device's settings."""
+                  changes: dict[str, Any], plan: tuple[tuple[int, int], ...] = ()
+                  ) -> dict[str, Any]:
+    """Change some of the device's settings; warmup / warmup_since set its warm-up (plan:
+    WARMUP_PLAN)."""
     if devices.lock_device(conn, user_id, device_id) is None:
         raise not_found("device", device_id)
+    changes = dict(changes)
+    warmup = {key: changes.pop(key) for key in ("warmup", "warmup_since") if key in changes}
     current = get_device(conn, user_id, device_id)
     values = _check({**{k: current[k] for k in devices.FIELDS}, **changes})
+    if warmup:
+        since = warmup.get("warmup_since", current["warmup_since"])
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)  # a time without its offset is UTC, as we write
+        if since is not None and since > datetime.now(UTC):
+            raise Invalid({"warmup_since": "must not be in the future"})
+        devices.set_warmup(conn, user_id, device_id, warmup.get("warmup", current["warmup"]),
+                           since, len(plan))
     devices.update_device(conn, user_id, device_id, values)
     return get_device(conn, user_id, device_id)
+
+
+def lift_restriction(conn: Connection, user_id: int, device_id: int) -> dict[str, Any]:
+    """End the device's timelock or temporary ban now (nothing when none is in force)."""
+    if devices.lock_device(conn, user_id, device_id) is None:
+        raise not_found("device", device_id)
+    devices.lift_restriction(conn, user_id, device_id)
+    return get_device(conn, user_id, device_id)
+
+
+def risk_events(conn: Connection, user_id: int, device_id: int,
+                limit: int = 20) -> list[dict[str, Any]]:
+    """The ban-risk guard's latest events of the device, newest first."""
+    return risk.device_risk_events(conn, user_id, device_id, limit)
+
+
+def with_guard(device: dict[str, Any], plan: tuple[tuple[int, int], ...]) -> dict[str, Any]:
+    """The device as the API shows it: its warm-up (plan: WARMUP_PLAN) and the restriction in
+    force as objects."""
+    view = dict(device)
+    stage, since, enabled = device["warmup_stage"], device["warmup_since"], device["warmup"]
+    active = enabled and stage < len(plan)
+    view["warmup"] = {
+        "enabled": enabled, "since": since,
+        "day": (datetime.now(UTC) - since).days + 1 if since else None,
+        "stage": min(stage, len(plan)) + 1 if active else min(stage, len(plan)),
+        "stages": len(plan), "plan": [daily for daily, _ in plan],
+        "daily_cap": plan[stage][0] if active else None,
+        "hourly_cap": plan[stage][1] if active else None,
+        "sent_24h": device["sent_24h"], "done": enabled and not active,
+    }
+    view["new_contacts_held"] = device["hold_new"]
+    view["restriction"] = None if device["restricted_until"] is None else {
+        "kind": device["restriction_kind"], "reason": device["restriction_reason"],
+        "until": device["restricted_until"]}
+    return view
 
 
 def delete_device(conn: Connection, user_id: int, device_id: int) -> None:
