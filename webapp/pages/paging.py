@@ -48,13 +48,15 @@ class Page:
 
 
 def page_label(start: int | None, shown: int, total: int, capped: bool) -> str:
-    """"1–50 of 1,234", "51–60 of more than 10,000", "0 of 0"; without a known start (a link
-    from elsewhere with a cursor only): "50 shown of 1,234"."""
+    """"1–50 of 1,234", "51–60 of more than 10,000", "61 of 61", "0 of 0"; without a known
+    start (a link from elsewhere with a cursor only): "50 shown of 1,234"."""
     of = f"more than {COUNT_CAP:,}" if capped else f"{total:,}"
     if not shown:
         return f"0 of {of}"
     if start is None:
         return f"{shown:,} shown of {of}"
+    if shown == 1:
+        return f"{start:,} of {of}"
     return f"{start:,}–{start + shown - 1:,} of {of}"
 
 
