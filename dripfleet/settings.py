@@ -16,6 +16,9 @@ import phonenumbers
 
 TRANSPORTS = ("simulated", "neonize")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# WARMUP_PLAN "20,20,50,120,300,600": vendors' published ramps (README "Anti-ban"); each day's
+# hourly cap a third of its daily one (warmup_hourly)
+DEFAULT_WARMUP_PLAN = ((20, 7), (20, 7), (50, 17), (120, 40), (300, 100), (600, 200))
 
 
 class ConfigError(ValueError):
@@ -84,6 +87,26 @@ class Settings:
     webhook_lease_seconds: float = 60.0
     webhook_retry_first_seconds: float = 5.0
     webhook_poll_seconds: float = 10.0
+    # device hosts sharing the fleet: devices one host starts or stops per minute to rebalance
+    # (a host joining or leaving must not reconnect every session at once); device_host/leases.py
+    device_moves_per_minute: int = 60
+    # observability (dripfleet/log_setup.py, dripfleet/metrics.py): LOG_FORMAT json|text (unset:
+    # text on a terminal, JSON otherwise); /metrics wants `Authorization: Bearer METRICS_TOKEN`,
+    # or, without a token, answers only to this machine (loopback, not through a proxy); the
+    # level of a Dagster run's step events (DEBUG shows every step); the dispatcher's port
+    log_format: str | None = None
+    metrics_token: str | None = None
+    dagster_log_level: str = "INFO"
+    webhooks_port: int = 8002
+    # ban-risk guard (issue 15): the warm-up plan of devices added through the API or the page
+    # ((daily, hourly) caps for day 1, 2, … of the number's age; empty: off), the risk score's
+    # thresholds (0-100), the optional 30-day budget of messages to leads who never answered, and
+    # how often a worker scores its devices
+    warmup_plan: tuple[tuple[int, int], ...] = DEFAULT_WARMUP_PLAN
+    risk_slow_at: int = 40
+    risk_pause_at: int = 70
+    unanswered_budget: int | None = None
+    risk_check_seconds: float = 60.0
 
     @property
     def max_upload_bytes(self) -> int:
@@ -185,6 +208,37 @@ def _http_url(name: str, raw: str) -> str:
     return value.rstrip("/")
 
 
+def warmup_hourly(daily: int) -> int:
+    """A warm-up day's hourly cap when the plan gives none: a third of the day's, so that a day's
+    messages spread over three hours at least."""
+    return max(1, -(-daily // 3))
+
+
+def _warmup_plan(name: str, raw: str) -> tuple[tuple[int, int], ...]:
+    value = raw.strip().lower()
+    if value in ("off", "none", "0", "false", "no"):
+        return ()
+    plan = []
+    for entry in value.split(","):
+        daily, _, hourly = entry.strip().partition("/")
+        try:
+            caps = (int(daily), int(hourly) if hourly else warmup_hourly(int(daily)))
+        except ValueError:
+            raise ConfigError(name, f"{entry.strip()!r} is not DAILY or DAILY/HOURLY (whole "
+                                    "numbers), e.g. 20,20,50/20,120; or off") from None
+        if min(caps) < 1:
+            raise ConfigError(name, f"caps must be at least 1, got {entry.strip()!r}")
+        plan.append(caps)
+    return tuple(plan)
+
+
+def _score(name: str, raw: str) -> int:
+    value = _number(int, 1)(name, raw)
+    if value > 101:
+        raise ConfigError(name, f"is a score from 1 to 100 (101: never), got {raw}")
+    return value
+
+
 # variable name -> (Settings field, parser)
 _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "DATABASE_URL": ("database_url", _database_url),
@@ -234,6 +288,16 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "WEBHOOK_LEASE_SECONDS": ("webhook_lease_seconds", _number(float, 20)),
     "WEBHOOK_RETRY_FIRST_SECONDS": ("webhook_retry_first_seconds", _number(float, 0.01)),
     "WEBHOOK_POLL_SECONDS": ("webhook_poll_seconds", _number(float, 0.05)),
+    "DEVICE_MOVES_PER_MINUTE": ("device_moves_per_minute", _number(int, 1)),
+    "LOG_FORMAT": ("log_format", _choice(("json", "text"))),
+    "METRICS_TOKEN": ("metrics_token", _text),
+    "DAGSTER_LOG_LEVEL": ("dagster_log_level", _choice(LOG_LEVELS, upper=True)),
+    "WEBHOOKS_PORT": ("webhooks_port", _number(int, 0)),
+    "WARMUP_PLAN": ("warmup_plan", _warmup_plan),
+    "RISK_SLOW_AT": ("risk_slow_at", _score),
+    "RISK_PAUSE_AT": ("risk_pause_at", _score),
+    "UNANSWERED_BUDGET": ("unanswered_budget", _number(int, 1)),
+    "RISK_CHECK_SECONDS": ("risk_check_seconds", _number(float, 0.05)),
 }
 
 VARIABLES = tuple(_VARIABLES)
@@ -249,6 +313,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             continue
         values[attr] = parse(variable, raw)
     settings = Settings(**values)
+    if settings.risk_slow_at > settings.risk_pause_at:
+        raise ConfigError("RISK_SLOW_AT", f"{settings.risk_slow_at} is greater than "
+                                          f"RISK_PAUSE_AT {settings.risk_pause_at}")
     if settings.min_delay_seconds > settings.max_delay_seconds:
         raise ConfigError(
             "MIN_DELAY_SECONDS",
