@@ -21,6 +21,9 @@ with exit_on_config_error("webapp"):
     _settings = load_settings()
 timeout = _settings.web_timeout_seconds
 graceful_timeout = 30
+# gunicorn 24+ opens a control socket at $HOME/.gunicorn/gunicorn.ctl by default: one path shared
+# by every gunicorn of the user (tests run several at once), for a tool nothing here uses
+control_socket_disable = True
 logconfig_dict = log_setup.gunicorn_logconfig(_settings.log_level, _settings.log_format)
 
 _metrics: dict[str, Path] = {}
