@@ -179,6 +179,9 @@ def test_marketer_whole_path(page, served, database_url, engine: Engine, device_
     expect(page.locator("#progress-percent")).to_have_text("100 %", timeout=60000)
     expect(page.locator("#campaign-status")).not_to_have_text("scheduled")
     expect(page.locator("#count-sent")).to_have_text(str(GOOD_LEADS))
+    # read again for the picture: the recipients and the edit form are drawn with the page
+    page.reload()
+    expect(page.locator("tr.recipient")).to_have_count(GOOD_LEADS)
     screenshot(page, "campaign")
 
     # -- day 1 delivered: contacts' progress and the sent log on the sequence page
