@@ -1,13 +1,13 @@
 """Fair share of the fleet between device hosts, and the move budget that paces rebalancing.
 
-Each live host (its `device_hosts` row heartbeated recently) drives at most
-ceil(startable devices / live hosts) devices; its workers split that share and take free devices
-up to their part. A host whose workers hold more than the share plus a small slack gives the
-surplus up (down to the share), gracefully, at most
-DEVICE_MOVES_PER_MINUTE ÷ (other live hosts) a minute, so that a joining host receives at most
-DEVICE_MOVES_PER_MINUTE a minute (no reconnect storm when a replica joins). Devices no live host
-drives (a dead host's expired leases, a stopped host's released ones, new ones) are taken at once
-up to the share: they are down already, and pacing them would only lengthen the outage.
+Each live host (its `device_hosts` row heartbeated recently, or its leases unexpired) drives at
+most ceil(startable devices / live hosts) devices; its workers split that share and take free
+devices up to their part. A host whose workers hold more than the share plus a small slack gives
+the surplus up (down to the share), gracefully, at most DEVICE_MOVES_PER_MINUTE ÷ (other live
+hosts) a minute, so that a joining host receives at most DEVICE_MOVES_PER_MINUTE a minute (no
+reconnect storm when a replica joins). Devices no live host drives (a dead host's expired leases,
+a stopped host's released ones, new ones) are taken at once up to the share: they are down
+already, and pacing them would only lengthen the outage.
 
 The supervisor computes the share and refills the budget; its workers read the share and spend the
 budget through shared memory (no statement per worker for it).
@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from multiprocessing.context import SpawnContext
 from typing import Any
 
-# a host counts as live while its heartbeat is younger than this many health intervals: shorter
-# than a device lease (3 intervals), so a dead host has left the count by the time its leases
-# expire and the others' share has room for its devices
-LIVE_HEALTH_INTERVALS = 2.0
+# a host counts as live while its heartbeat is younger than this many health intervals (a device
+# lease), or while its workers hold unexpired leases (sql/queries/hosts.sql fair_share_counts)
+LIVE_HEALTH_INTERVALS = 3.0
 
 
 def host_share(startable: int, live_hosts: int) -> int:

@@ -52,16 +52,21 @@ HAVING count(*) > 0
 
 -- name: fair_share_counts
 -- What a host's fair share is computed from: the devices that want a session, how many of them
--- this host's workers (:host_id/wN) hold, and the hosts alive now (heartbeat younger than
--- :fresh_s, not stopped). One scan of devices.
-SELECT count(*) AS startable,
-       count(*) FILTER (WHERE split_part(lease_owner, '/', 1) = :host_id
+-- this host's workers (:host_id/wN) hold, and the hosts alive now. A host is alive while its
+-- heartbeat is younger than :fresh_s or its workers hold unexpired leases: a supervisor slowed
+-- down by a busy machine still counts, and a dead host stops counting when its leases run out,
+-- which is when the others may take its devices.
+SELECT count(*) FILTER (WHERE status IN ('pairing', 'online', 'offline')) AS startable,
+       count(*) FILTER (WHERE status IN ('pairing', 'online', 'offline')
+                          AND split_part(lease_owner, '/', 1) = :host_id
                           AND lease_until > now()) AS held,
-       (SELECT count(*) FROM device_hosts
-        WHERE stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => :fresh_s))
-           AS live_hosts
+       (SELECT count(*) FROM (
+            SELECT id FROM device_hosts
+            WHERE stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => :fresh_s)
+            UNION
+            SELECT split_part(lease_owner, '/', 1) FROM devices WHERE lease_until > now()
+        ) live) AS live_hosts
 FROM devices
-WHERE status IN ('pairing', 'online', 'offline')
 
 -- name: release_owners
 -- Give up every lease held by the listed (dead) workers.
