@@ -103,11 +103,13 @@ def deliveries_after_worker(world, database_url: str, user_id: int, device_id: i
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:
-        # the claim takes a device's queued messages in id order: once the control message is
-        # sent, every message queued before it has been claimed too
+        # until the control message is sent and nothing on the device waits or is in flight:
+        # drips and broadcasts take turns (claim lanes), so the control is not always last
         deadline = time.monotonic() + WAIT_S
-        while world.value("SELECT status FROM message_queue WHERE dedupe_key = :k",
-                          k=f"control:{control}") not in ("sent", "failed"):
+        while (world.value("SELECT status FROM message_queue WHERE dedupe_key = :k",
+                           k=f"control:{control}") not in ("sent", "failed")
+               or world.value("SELECT count(*) FROM message_queue WHERE device_id = :d"
+                              " AND status IN ('queued', 'sending')", d=device_id)):
             assert thread.is_alive(), "the worker stopped"
             assert time.monotonic() < deadline, "the control message was never sent"
             worker.stop_event.wait(0.05)
