@@ -5,6 +5,7 @@ joins (the others give it their surplus without dropping or repeating a message)
 
 import multiprocessing
 import signal
+import time
 from collections import Counter
 
 import pytest
@@ -203,3 +204,31 @@ def test_three_hosts_share_60_devices_a_joining_host_gets_its_share_and_a_killed
     for host in (first, second):
         code, _took = host.terminate()
         assert code == 0
+
+
+def test_with_every_send_slot_taken_the_device_ready_longest_claims_first(
+    fleet, fast_settings, database_url
+):
+    """A worker whose sends in flight are at its pool size claims for the devices that have
+    waited longest, not for the first ones it leased: devices taken over from a dead host
+    (last in its list) must not wait behind the others."""
+    from device_host.transports.base import DeviceInfo
+
+    user = fleet.user()
+    newest, middle, oldest = (fleet.device(user) for _ in range(3))
+    for device in (newest, middle, oldest):
+        fleet.queue(user, device, 1)
+    # the pool holds 2 sends; the dict lists the device ready last first
+    with idle_worker(fast_settings, database_url) as worker:
+        now = time.monotonic()
+        for device, waited in ((newest, 1.0), (middle, 5.0), (oldest, 10.0)):
+            state = hold(worker, device, session_state="connected", has_work=True,
+                         ready_at=now - waited)
+            state.session = worker.factory.open(DeviceInfo(device, user, state.name))
+            state.session.start(lambda _event: None)
+        worker._claim_and_send()  # noqa: SLF001
+        for future in list(worker.in_flight.values()):
+            future.result(timeout=10)
+        claimed = {r[0] for r in fleet.sql(
+            "SELECT device_id FROM message_queue WHERE status = 'sending'")}
+        assert claimed == {oldest, middle}
