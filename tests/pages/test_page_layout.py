@@ -58,11 +58,12 @@ def test_device_delete_is_apart_from_save_and_asks_first(page, served, engine, m
     page.set_viewport_size(viewport)
     _sign_in(page, served, user)
     page.goto(f"/devices/{device}")
-    save = page.get_by_role("button", name="Save")
+    save = page.get_by_role("button", name="Save", exact=True)
     delete = page.get_by_role("button", name="Delete device")
     # not in the settings card: its own section, below, with a heading that says what it does
     expect(page.locator("section.danger-zone")).to_contain_text("Delete this device")
-    expect(page.locator("section.danger-zone").get_by_role("button", name="Save")).to_have_count(0)
+    expect(page.locator("section.danger-zone").get_by_role(
+        "button", name="Save", exact=True)).to_have_count(0)
     expect(page.locator("section.danger-zone").get_by_role("button",
                                                            name="Delete device")).to_have_count(1)
     assert delete.bounding_box()["y"] - save.bounding_box()["y"] > 80

@@ -5,7 +5,7 @@ named; another user's campaign not found; a finished campaign refused."""
 from sqlalchemy import text
 
 from tests.conftest import scalar
-from tests.webapp.conftest import assert_error
+from tests.webapp.conftest import SignedIn, assert_error
 from tests.webapp.test_campaigns import BODY, make_campaign
 from tests.webapp.test_messages import make_device, make_lead, send
 
@@ -66,3 +66,25 @@ def test_a_one_off_message_takes_the_broadcast_lane_or_the_first_when_high(alice
              for m in (normal.get_json()["id"], urgent.get_json()["id"])}
     assert list(lanes.values()) == [1, 2]
     assert_error(send(alice, lead_id=lead["id"], body="x", priority="asap"), 422, "priority")
+
+
+def test_the_campaign_page_shows_and_toggles_the_priority(pages_app, engine):
+    marketer = SignedIn(pages_app, engine, "priority")
+    with engine.begin() as conn:
+        campaign = conn.execute(text(
+            "INSERT INTO campaigns (user_id, title, niche, body, status, scheduled_at) VALUES"
+            " (:u, 'Sale', 'fitness', '{Hi|Hello}', 'running', now()) RETURNING id"),
+            {"u": marketer.id}).scalar_one()
+    html = marketer.client.get(f"/campaigns/{campaign}").get_data(as_text=True)
+    assert "normal priority: takes turns with sequence messages" in html
+    assert 'id="priority-toggle">High priority<' in html
+    done = marketer.client.post(f"/campaigns/{campaign}/priority", data={"priority": "high"})
+    assert done.status_code == 302
+    assert scalar(engine, "SELECT priority FROM campaigns WHERE id = :c", c=campaign) == "high"
+    html = marketer.client.get(f"/campaigns/{campaign}").get_data(as_text=True)
+    assert "high priority: sent before sequence messages" in html
+    bad = marketer.client.post(f"/campaigns/{campaign}/priority", data={"priority": "now"})
+    assert bad.status_code == 302  # back to the page, with the reason flashed
+    assert scalar(engine, "SELECT priority FROM campaigns WHERE id = :c", c=campaign) == "high"
+    # the new-campaign form offers it
+    assert 'name="priority"' in marketer.client.get("/campaigns").get_data(as_text=True)

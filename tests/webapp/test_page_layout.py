@@ -42,9 +42,9 @@ def test_the_device_heartbeat_has_a_date_in_the_users_zone(marketer, engine):
                             " RETURNING id", u=marketer.id, h=beat)
     page = marketer.client.get(f"/devices/{device}").get_data(as_text=True)
     assert "2026-03-02 04:05:09" in page
-    # time inputs ask for 24-hour minutes
-    assert re.search(r'<input type="time" step="60" lang="en-GB" name="quiet_start" value="22:00">',
-                     page)
+    # time inputs take 24-hour HH:MM text (a type=time input shows the browser's locale)
+    assert re.search(r'<input type="text" name="quiet_start" value="22:00" class="time-24"'
+                     r'[^>]*pattern="\(\[01\]', page)
 
 
 def test_the_dashboard_chart_has_dates_and_a_scale(marketer, engine):

@@ -7,17 +7,17 @@ from zoneinfo import ZoneInfo
 from flask import current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from dripfleet.stores import monitoring
+from dripfleet.stores import monitoring, pages
 from webapp import db
-from webapp.pages import access, media_upload
-from webapp.schemas.campaigns import CampaignIn
+from webapp.pages import access, media_upload, paging
+from webapp.schemas.campaigns import CampaignIn, PriorityIn
 from webapp.services import campaigns, results
 from webapp.services.errors import Conflict, Invalid
 
 bp = access.blueprint("pages_campaigns", __name__)
 RECIPIENTS_PER_PAGE = 50
 FIELDS = ("title", "niche", "target_status", "date", "time", "timezone", "message_type", "body",
-          "media", "caption", "filename", "pinned_device_id")
+          "media", "caption", "filename", "pinned_device_id", "priority")
 # the service's field names as the edit form names its inputs
 FORM_FIELDS = {"scheduled_date": "date", "scheduled_time": "time", "scheduled_at": "date",
                "media_url": "media", "media_id": "media_file"}
@@ -63,19 +63,19 @@ def _detail_page(campaign_id: int, edit: dict[str, str] | None = None,
         flash(f"status: “{stage}” is not one of {', '.join(results.STAGES)}; showing all.",
               "error")
         stage = None
-    after = request.args.get("after", "")
-    after_id = int(after) if after.isdigit() and len(after) < 19 else None
     with db.transaction() as conn:
         campaign = campaigns.get_campaign(conn, uid, campaign_id)
         progress = campaigns.campaign_progress(conn, uid, campaign_id)
-        recipients = results.campaign_recipients(conn, uid, campaign_id, RECIPIENTS_PER_PAGE,
-                                                 after_id, stage)
+        recipients = paging.paginate(
+            lambda after, before, limit: pages.campaign_recipients_page(
+                conn, uid, campaign_id, after, before, limit, paging.COUNT_CAP + 1, stage),
+            paging.window(), RECIPIENTS_PER_PAGE, anchor="recipients",
+            endpoint="pages_campaigns.detail")
         preview = campaigns.rendered_preview(conn, uid, campaign)
         devices = _devices(conn, uid)
-    next_after = recipients[-1]["id"] if len(recipients) == RECIPIENTS_PER_PAGE else None
     return render_template("campaigns/detail.html", campaign=campaign, progress=progress,
                            recipients=recipients, stage=stage, stages=results.STAGES,
-                           after=after_id, next_after=next_after, preview=preview,
+                           preview=preview,
                            editable=campaign["status"] in campaigns.PAGE_EDITABLE,
                            edit=edit or _edit_values(campaign), edit_errors=edit_errors or {},
                            devices=devices, test=test or {"phone": ""},
@@ -156,6 +156,18 @@ def _edit_values(campaign: dict[str, Any]) -> dict[str, str]:
         local = campaign["scheduled_at"].astimezone(ZoneInfo(campaign["timezone"]))
         values["date"], values["time"] = local.date().isoformat(), local.strftime("%H:%M")
     return values
+
+
+@bp.post("/campaigns/<id:campaign_id>/priority")
+def priority(campaign_id: int) -> Response:
+    """High or normal priority, while the campaign may still send."""
+    value = access.load(PriorityIn, access.form_values("priority"))["priority"]
+    with db.transaction() as conn:
+        campaigns.set_priority(conn, access.user_id(), campaign_id, value)
+    flash("High priority: this campaign's messages go before sequence messages on each device."
+          if value == "high" else "Normal priority: this campaign takes turns with sequences.",
+          "ok")
+    return redirect(url_for(".detail", campaign_id=campaign_id))
 
 
 @bp.post("/campaigns/<id:campaign_id>/<any(pause, resume, cancel):action>")
