@@ -15,6 +15,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from device_host import metrics
 from device_host.transports.base import (
     INBOUND_TYPES,
     Banned,
@@ -31,7 +32,9 @@ from device_host.transports.base import (
 from dripfleet.database_outage import is_outage
 from dripfleet.stores import hosts
 from dripfleet.stores import replies as replies_store
+from dripfleet.stores import risk as risk_store
 from dripfleet.stores import sending as sending_store
+from dripfleet.stores.risk import Restriction
 
 # the worker's parts log under one name, as the single module did
 log = logging.getLogger("device_host.worker")
@@ -112,6 +115,7 @@ class Inbound:
         try:
             with self.engine.begin() as conn:
                 applied = replies_store.record_incoming(conn, rows)["applied"]
+            metrics.INBOUND.inc(len(rows))
             if applied["replied"] or applied["paused"]:
                 log.info("%s: replies stopped %d and paused %d sequence contacts (%d messages "
                          "cancelled, %d held)", self.owner, applied["replied"], applied["paused"],
@@ -141,6 +145,8 @@ class Inbound:
         try:
             with self.engine.begin() as conn:
                 sending_store.record_receipts(conn, rows)
+            for row in rows:
+                metrics.RECEIPTS.labels(row[2]).inc()
         except Exception as error:
             if is_outage(error):
                 self._receipts = ready + self._receipts
@@ -186,7 +192,12 @@ class Inbound:
             elif isinstance(item, LoggedOut | Banned):
                 status = "banned" if isinstance(item, Banned) else "logged_out"
                 until = item.until if isinstance(item, Banned) else None
+                first = not (state.status == status and state.releasing)
                 self._device_fatal(conn, state, status, item.reason or status, until)
+                if until is not None and first:
+                    # a temporary ban: a restriction of the ban-risk guard, lifted at its end
+                    risk_store.restrict_devices(conn, self.owner, [Restriction(
+                        state.id, until, "temporary_ban", item.reason or "temporary ban")])
             elif isinstance(item, IncomingMessage) and is_opt_out(item.text, self._keywords):
                 counts = sending_store.opt_out_lead(conn, state.user_id, item.from_phone)
                 log.info("%s: %s opted out (%s)", self.owner, item.from_phone, counts)

@@ -27,7 +27,9 @@ class Leases:
         with self.engine.begin() as conn:
             rows = hosts.renew_devices(conn, self.owner, self.lease_s)
             sending_store.renew_message_leases(conn, self.owner, self.lease_s, list(self.in_flight))
-            room = self.max_devices - sum(1 for r in rows if r["status"] in STARTABLE)
+            room = self._quota() - sum(
+                1 for r in rows if r["status"] in STARTABLE
+                and not (r["id"] in self.devices and self.devices[r["id"]].releasing))
             if (room > 0 and not self.stop_event.is_set()
                     and hosts.acquire_devices(conn, self.owner, room, self.lease_s)):
                 rows = hosts.renew_devices(conn, self.owner, self.lease_s)
@@ -53,15 +55,48 @@ class Leases:
                 if was != "pairing" and state.status == "pairing" and state.session is not None:
                     self._stop_session(state)  # asked to pair again: restart in pairing mode
             self._reconcile(state, now)
+        new_capped += self._guard_pass(new_ids)  # warm-up caps, risk action (guard.py)
         if new_capped:
             self._load_recent_sends(new_capped)
         self._probe(new_ids)
-        released = [s.id for s in self.devices.values() if s.releasing and s.in_flight is None]
-        if released:
+        self._give_up_surplus()
+        done = [s for s in self.devices.values() if s.releasing and s.in_flight is None]
+        # a startable device being released is surplus: the other hosts' workers are woken
+        surplus = [s.id for s in done if s.status in STARTABLE]
+        released = [s.id for s in done if s.status not in STARTABLE]
+        if done:
             with self.engine.begin() as conn:
-                hosts.release_devices(conn, self.owner, released)
-            for device_id in released:
-                self.devices.pop(device_id, None)
+                if released:
+                    hosts.release_devices(conn, self.owner, released)
+                hosts.release_surplus(conn, self.owner, surplus)
+            for state in done:
+                self._stop_session(self.devices.pop(state.id))
+            if surplus:
+                log.info("%s: gave up %d devices above its share", self.owner, len(surplus))
+
+    def _quota(self) -> int:
+        """How many devices this worker may hold: its part of the host's fair share."""
+        if self.share is None:  # a worker on its own (tests): as many as it can drive
+            return self.max_devices
+        return min(self.max_devices, int(self.share.quota.value))
+
+    def _give_up_surplus(self) -> None:
+        """Mark devices above the quota for release when the host holds more than its share, as
+        many as the host's move budget allows; each is released once its send in flight is over
+        (it claims no new one meanwhile)."""
+        if self.share is None:
+            return
+        quota = self._quota()
+        held = [s for s in self.devices.values() if s.status in STARTABLE and not s.releasing]
+        if len(held) <= self.share.keep.value:
+            return
+        # a pairing device is being scanned here: moving it would show the user a new code
+        movable = [s for s in held if s.status != "pairing"]
+        # idle devices first: nothing to wait for, nothing queued behind them for a while
+        movable.sort(key=lambda s: (s.in_flight is not None, s.has_work, -s.id))
+        granted = self.share.take_moves(min(len(held) - quota, len(movable)))
+        for state in movable[:granted]:
+            state.releasing = True
 
     def _load_recent_sends(self, states: list[DeviceState]) -> None:
         with self.engine.begin() as conn:

@@ -12,17 +12,19 @@ from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
 
-from device_host import pacing
+from device_host import metrics, pacing
 from device_host.device_state import DeviceState
 from device_host.transports.base import (
     DeviceFatalError,
     PermanentError,
+    RestrictedError,
     TransientError,
     Transport,
     sending_message_id,
 )
 from device_host.transports.media_fetch import DOWNLOAD_TIMEOUT_SECONDS, load_media
 from dripfleet.database_outage import is_outage
+from dripfleet.log_setup import bind_context, reset_context
 from dripfleet.stores import sending as sending_store
 from dripfleet.stores.sending import Outcome
 
@@ -84,11 +86,18 @@ class Sending:
         if room <= 0:
             return
         now, wall = time.monotonic(), datetime.now(UTC)
-        ready = [s.id for s in self.devices.values() if self._claimable(s, now, wall)][:room]
+        # longest ready first: with every send slot taken, devices later in the dict (those
+        # taken over from another host) would otherwise wait behind the same first ones
+        ready = [s.id for s in sorted(
+            (s for s in self.devices.values() if self._claimable(s, now, wall)),
+            key=lambda s: max(s.ready_at, s.poll_at))][:room]
         if not ready:
             return
+        started = time.perf_counter()
         with self.engine.begin() as conn:
             rows = sending_store.claim_messages(conn, self.owner, ready, self.lease_s)
+        metrics.CLAIM_SECONDS.observe(time.perf_counter() - started)
+        metrics.CLAIMED.inc(sum(1 for row in rows if row["status"] == "sending"))
         claimed = set()
         for row in rows:
             claimed.add(row["device_id"])
@@ -127,12 +136,19 @@ class Sending:
     def _send(self, session: Transport | None, row: dict[str, Any]) -> tuple[Outcome, str | None]:
         """Send one message on a sender thread; never raises."""
         token = sending_message_id.set(row["id"])
+        logged = bind_context(device_id=row["device_id"], message_id=row["id"])
         try:
             if session is None:
                 raise TransientError("the device's session is not running")
+            started = time.perf_counter()
             result = self._deliver(session, row)
+            metrics.SEND_SECONDS.observe(time.perf_counter() - started)
             return Outcome(row["id"], "sent", provider_message_id=result.provider_message_id,
                            finished_at=time.monotonic()), None
+        except RestrictedError as error:
+            # not the message's fault: queued again, attempt refunded; the device waits
+            return Outcome(row["id"], "requeue", error=str(error), restricted_until=error.until,
+                           restriction_kind=error.kind), None
         except DeviceFatalError as error:
             return Outcome(row["id"], "requeue", error=str(error)), error.status
         except PermanentError as error:
@@ -151,6 +167,7 @@ class Sending:
                            finished_at=time.monotonic()), None
         finally:
             sending_message_id.reset(token)
+            reset_context(logged)
 
     def _backoff(self, attempts: int) -> float:
         return retry_backoff_seconds(self.settings.retry_backoff_seconds, attempts)
@@ -201,6 +218,12 @@ class Sending:
                               self.owner, len(batch))
             raise
         self._unrecorded = []
+        for outcome, _fatal in batch:
+            if outcome.kind == "sent":
+                metrics.SENT.inc()
+            else:
+                kind = metrics.failure_class(outcome.failure_class)
+                metrics.FAILED.labels(outcome.kind, kind).inc()
         for user_id, campaign_id in recorded.paused_campaigns:
             log.warning("%s: campaign %s (user %s) paused after content failures",
                         self.owner, campaign_id, user_id)
@@ -210,6 +233,7 @@ class Sending:
         by_message = {row["id"]: row for row in recorded.messages}
         fatal: list[tuple[DeviceState, str, str]] = []
         failover: list[DeviceState] = []
+        restricted: list[tuple[DeviceState, Outcome]] = []
         for outcome, fatal_status in batch:
             self.in_flight.pop(outcome.message_id, None)
             state = self.sending_device.pop(outcome.message_id, None)
@@ -229,7 +253,11 @@ class Sending:
                 failover.append(state)
             if fatal_status is not None:
                 fatal.append((state, fatal_status, outcome.error or fatal_status))
+            if outcome.restricted_until is not None:
+                restricted.append((state, outcome))
         # the outcomes are safe; what follows is redone by the supervisor's sweep if it fails
+        if restricted:
+            self._restrict(restricted)  # device_host/guard.py
         for state in failover:
             with self.engine.begin() as conn:
                 sending_store.failover_messages(conn, self.settings.queue_buffer_size, state.id)

@@ -22,12 +22,22 @@ from multiprocessing.connection import wait as wait_for
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from device_host.fair_share import (
+    LIVE_HEALTH_INTERVALS,
+    WorkerShare,
+    host_share,
+    moves_per_second,
+    refill,
+    share_slack,
+    worker_quotas,
+)
 from device_host.health_http import serve_health
 from device_host.worker import pool_share, run_worker
+from dripfleet import metrics, metrics_dir
 from dripfleet.database import get_engine
 from dripfleet.database_outage import Backoff, is_outage
 from dripfleet.settings import Settings
-from dripfleet.stores import hosts, sending
+from dripfleet.stores import hosts, risk, sending
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +62,7 @@ class WorkerSlot:
     failures_in_row: int = 0
     restart_at: float | None = None
     exit_codes: list[int] = field(default_factory=list)
+    share: WorkerShare | None = None  # its quota of the host's fair share, in shared memory
 
 
 class Supervisor:
@@ -73,30 +84,63 @@ class Supervisor:
         self._dead_owners: set[str] = set()
         self.database_up = True
         self._outage = Backoff(first=0.5, most=10.0)
+        # the workers' metric files (dripfleet/metrics_dir.py), made when the host runs
+        self.metrics_dir: Any = None
+        # the fair share (device_host/fair_share.py): recomputed each health tick
+        self.startable = 0
+        self.live_hosts = 1
+        self.share = 0
+        self.held = 0
+        self.move_budget = self.context.Value("d", 0.0)
+        self._refilled_at = time.monotonic()
 
     # -- pool -------------------------------------------------------------------------------------
 
-    def _desired_workers(self) -> int:
+    def _rebalance(self) -> None:
+        """Recompute this host's fair share from the live hosts, grow the pool to drive it and
+        tell each worker its part (and whether to give devices up)."""
+        fresh_s = LIVE_HEALTH_INTERVALS * self.settings.health_check_seconds
         with self.engine.begin() as conn:
-            devices = hosts.count_startable_devices(conn)
-        wanted = math.ceil(devices / self.settings.devices_per_worker)
-        return max(1, min(wanted, self.settings.device_host_max_workers))
+            counts = hosts.fair_share_counts(conn, self.host_id, fresh_s)
+        self.startable, self.held = counts["startable"], counts["held"]
+        self.live_hosts = max(counts["live_hosts"], 1)  # it counts even if its heartbeat was late
+        self.share = host_share(self.startable, self.live_hosts)
+        per_worker = self.settings.devices_per_worker
+        over = self.held > self.share + share_slack(self.share)
+        wanted = max(1, min(math.ceil(self.share / per_worker),
+                            self.settings.device_host_max_workers))
+        quotas = worker_quotas(self.share, max(wanted, len(self.slots)), per_worker)
+        for slot, quota in zip(self.slots, quotas, strict=False):
+            assert slot.share is not None
+            slot.share.quota.value = quota
+            slot.share.keep.value = quota if over else per_worker
+        self._grow(wanted, quotas, over)
 
-    def _grow(self, wanted: int) -> None:
+    def _grow(self, wanted: int, quotas: list[int], over: bool) -> None:
         while len(self.slots) < wanted:
             index = len(self.slots)
-            slot = WorkerSlot(index, f"{self.host_id}/w{index}")
+            keep = quotas[index] if over else self.settings.devices_per_worker
+            share = WorkerShare.create(self.context, quotas[index], keep, self.move_budget)
+            slot = WorkerSlot(index, f"{self.host_id}/w{index}", share=share)
             self.slots.append(slot)
             self._spawn(slot)
+
+    def _refill_moves(self) -> None:
+        now = time.monotonic()
+        per_second = moves_per_second(self.settings.device_moves_per_minute, self.live_hosts)
+        refill(self.move_budget, per_second, now - self._refilled_at,
+               self.settings.health_check_seconds)
+        self._refilled_at = now
 
     def _spawn(self, slot: WorkerSlot) -> None:
         share = pool_share(self.settings.worker_pool_size, len(self.slots))
         process = self.context.Process(
             target=run_worker, name=f"device-worker-{slot.index}",
             args=(self.database_url, slot.owner, self.settings.devices_per_worker, share,
-                  self.settings.log_level),
+                  self.settings.log_level, slot.share),
         )
-        process.start()
+        with metrics_dir.exported(self.metrics_dir):
+            process.start()
         slot.process, slot.started_at, slot.restart_at = process, time.monotonic(), None
         log.info("worker %s started (pid %s)", slot.owner, process.pid)
 
@@ -111,6 +155,10 @@ class Supervisor:
         delay = min(RESTART_MAX_SECONDS, RESTART_MIN_SECONDS * 2 ** (slot.failures_in_row - 1))
         slot.restart_at = time.monotonic() + (0 if slot.failures_in_row == 0 else delay)
         slot.process = None
+        if self.metrics_dir is not None and process.pid:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(process.pid, str(self.metrics_dir))
         log.warning("worker %s exited with %s after %.1fs; restarting in %.1fs",
                     slot.owner, code, lived, slot.restart_at - time.monotonic())
         # it is dead: hand back what it was sending now instead of waiting for the lease
@@ -148,6 +196,8 @@ class Supervisor:
             "hostname": self.hostname,
             "pid": os.getpid(),
             "port": self.server.server_address[1] if self.server else None,
+            "fair_share": {"share": self.share, "held": self.held, "startable": self.startable,
+                           "live_hosts": self.live_hosts},
             "workers": [
                 {"index": s.index, "owner": s.owner,
                  "pid": s.process.pid if s.process else None,
@@ -188,7 +238,11 @@ class Supervisor:
             moved = sending.failover_messages(conn, self.settings.queue_buffer_size)
         if rescued["queued"] or rescued["failed"] or moved:
             log.info("rescued %s expired messages, moved %d off unusable devices", rescued, moved)
-        self._grow(self._desired_workers())
+        with self.engine.begin() as conn:
+            lifted = risk.lift_temporary_bans(conn)  # the ban-risk guard: over, so reconnect
+        if lifted:
+            log.info("temporary bans over: devices %s reconnect", lifted)
+        self._rebalance()
 
     # -- run --------------------------------------------------------------------------------------
 
@@ -200,9 +254,12 @@ class Supervisor:
         """Run until SIGTERM / SIGINT; returns the exit status."""
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        self.metrics_dir = metrics_dir.make_dir("device-host")
         if self.port >= 0:
-            self.server = serve_health(self.port, self.health_report)
-            log.info("device host %s: /healthz on port %s", self.host_id,
+            self.server = serve_health(
+                self.port, self.health_report, metrics_token=self.settings.metrics_token,
+                metrics_body=lambda: metrics.render(self.metrics_dir))
+            log.info("device host %s: /healthz and /metrics on port %s", self.host_id,
                      self.server.server_address[1])
         # a host may start while the database is still coming up (a deploy racing a restart)
         while not self.stopping.is_set() and not self._database("starting", self._register):
@@ -213,6 +270,7 @@ class Supervisor:
             while not self.stopping.is_set():
                 sentinels = [s.process.sentinel for s in self.slots if s.process]
                 wait_for(sentinels, timeout=0.25)
+                self._refill_moves()
                 now = time.monotonic()
                 for slot in self.slots:
                     if slot.process is not None and not slot.process.is_alive():
@@ -235,7 +293,7 @@ class Supervisor:
     def _register(self) -> None:
         with self.engine.begin() as conn:
             hosts.upsert_host(conn, self.host_id, self.hostname, os.getpid(), {})
-        self._grow(self._desired_workers())
+        self._rebalance()
 
     def _stop_workers(self) -> None:
         log.info("device host %s stopping", self.host_id)
@@ -265,6 +323,7 @@ class Supervisor:
         finally:
             if self.server is not None:
                 self.server.shutdown()
+            metrics_dir.remove_dir(self.metrics_dir)
         log.info("device host %s stopped", self.host_id)
 
 

@@ -7,9 +7,10 @@ one statement claims the next message of every ready device, one records every f
 
 This module owns the loop, its wake-ups, database outages and the shutdown. The rest of the Worker
 comes from one mixin per thing it owns: leases.py (device leases), sessions.py (sessions and
-pairing), sending.py (claims, sends, outcomes) and inbound.py (transport events). Mixins, not
-collaborator objects: all the state is read by several parts, so it lives once, on the Worker, set
-in __init__ below, and a part calls another by its method name on self.
+pairing), sending.py (claims, sends, outcomes), inbound.py (transport events) and guard.py (the
+ban-risk guard). Mixins, not collaborator objects: all the state is read by several parts, so it
+lives once, on the Worker, set in __init__ below, and a part calls another by its method name on
+self.
 """
 
 import logging
@@ -19,15 +20,18 @@ import queue
 import signal
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Engine
 
 from device_host.device_state import STARTABLE, DeviceState
+from device_host.fair_share import WorkerShare
+from device_host.guard import Guard
 from device_host.inbound import Inbound
 from device_host.leases import Leases
+from device_host.metrics import LEASES, SESSIONS
 from device_host.sending import MEDIA_TIMEOUT_SECONDS, Sending
 from device_host.sessions import OFFLINE_RETRY_MAX_SECONDS, PAIRING_TIMEOUT_SECONDS, Sessions
 from device_host.transports import open_factory
@@ -35,6 +39,7 @@ from device_host.transports.base import TransportFactory
 from dripfleet.database import get_engine
 from dripfleet.database_outage import Backoff, is_outage
 from dripfleet.listener import Listener
+from dripfleet.metrics import DATABASE_ERRORS
 from dripfleet.public_urls import UrlPolicy
 from dripfleet.settings import Settings
 from dripfleet.stores import sending as sending_store
@@ -56,14 +61,17 @@ LEASE_PASS_MIN_SECONDS = 0.5
 OUTAGE_RETRY_MAX_SECONDS = 5.0
 
 
-class Worker(Leases, Sessions, Sending, Inbound):
+class Worker(Leases, Sessions, Sending, Inbound, Guard):
     """One worker process's device loop; its state, which every part reads, is set here."""
 
     def __init__(
         self, settings: Settings, database_url: str, owner: str, max_devices: int,
         pool_size: int, factory: TransportFactory | None = None,
+        share: WorkerShare | None = None,
     ) -> None:
         self.settings = settings
+        # the supervisor's fair share and move budget (device_host/fair_share.py); None: no limit
+        self.share = share
         self.database_url = database_url
         self.owner = owner
         self.max_devices = max_devices
@@ -87,6 +95,7 @@ class Worker(Leases, Sessions, Sending, Inbound):
         self._notify_lock = threading.Lock()
         self._next_lease = 0.0
         self._last_lease = 0.0
+        self._next_guard = 0.0  # the ban-risk guard's next scoring (device_host/guard.py)
         self._keywords = tuple(k.upper() for k in settings.opt_out_keywords)
         # queued messages per device, and device status changes
         self.listener = Listener(database_url, self._on_notify, ("message_queue", "devices"))
@@ -101,6 +110,7 @@ class Worker(Leases, Sessions, Sending, Inbound):
         self._outage = Backoff(first=0.2, most=OUTAGE_RETRY_MAX_SECONDS)
         # a worker whose supervisor died (kill -9) is re-parented: it stops instead of sending on
         self._parent_pid = os.getppid()
+        self._session_states: set[str] = set()  # labels of the sessions gauge set so far
 
     # -- wake-ups ------------------------------------------------------------------------------
 
@@ -170,6 +180,7 @@ class Worker(Leases, Sessions, Sending, Inbound):
 
     def _wait_out(self, error: BaseException, what: str = "loop") -> None:
         delay = self._outage.next_delay()
+        DATABASE_ERRORS.labels("device-host").inc()
         if self._outage.failures == 1 or self._outage.failures % 20 == 0:
             log.warning("%s: database unavailable (%s: %s); %d outcomes kept; retrying",
                         self.owner, what, type(error).__name__, len(self._unrecorded))
@@ -186,6 +197,7 @@ class Worker(Leases, Sessions, Sending, Inbound):
             self._lease_due and now - self._last_lease >= LEASE_PASS_MIN_SECONDS
         ):
             self._lease_pass()
+            self._count_sessions()
         if now >= safety_at:
             # safety poll: a lost notification costs at most one health interval
             safety_at = now + self.health_s
@@ -194,6 +206,14 @@ class Worker(Leases, Sessions, Sending, Inbound):
         self._check_pairing_deadlines(now)
         self._claim_and_send()
         return safety_at
+
+    def _count_sessions(self) -> None:
+        """The /metrics gauges of leases and session states, after each lease pass."""
+        LEASES.set(len(self.devices))
+        counts = Counter(state.session_state for state in self.devices.values())
+        for name in set(counts) | self._session_states:
+            SESSIONS.labels(name).set(counts.get(name, 0))
+        self._session_states |= set(counts)
 
     def _sleep_seconds(self, safety_at: float) -> float:
         now = time.monotonic()
@@ -264,16 +284,16 @@ class Worker(Leases, Sessions, Sending, Inbound):
 
 
 def run_worker(
-    database_url: str, owner: str, max_devices: int, pool_size: int, log_level: str = "INFO"
+    database_url: str, owner: str, max_devices: int, pool_size: int, log_level: str = "INFO",
+    share: WorkerShare | None = None,
 ) -> None:
     """Entry point of a worker process (spawned by the supervisor)."""
+    from dripfleet.log_setup import configure_logging
     from dripfleet.settings import load_settings
 
-    logging.basicConfig(
-        level=log_level, format=f"%(asctime)s %(levelname)s {owner} %(name)s: %(message)s"
-    )
     settings = load_settings()
-    worker = Worker(settings, database_url, owner, max_devices, pool_size)
+    configure_logging("device-host", log_level, settings.log_format, owner=owner)
+    worker = Worker(settings, database_url, owner, max_devices, pool_size, share=share)
     signal.signal(signal.SIGTERM, worker.request_stop)
     signal.signal(signal.SIGINT, worker.request_stop)
     worker.run()
