@@ -32,12 +32,18 @@ class Guard:
         now = time.monotonic()
         if not self.devices or (now < self._next_guard and not new_ids):
             return []
-        self._next_guard = now + self.settings.risk_check_seconds
+        if now >= self._next_guard:
+            self._next_guard = now + self.settings.risk_check_seconds
+            scored = sorted(self.devices)
+        else:
+            # only the devices new to this worker: with fair share, devices arrive in many small
+            # moves, and each would otherwise rescore every device the worker holds
+            scored = sorted(new_ids)
         settings = self.settings
         plan = settings.warmup_plan
         with self.engine.begin() as conn:
             rows = risk_store.assess_risk(
-                conn, self.owner, sorted(self.devices), settings.risk_slow_at,
+                conn, self.owner, scored, settings.risk_slow_at,
                 settings.risk_pause_at, len(plan), settings.unanswered_budget)
         capped: list[DeviceState] = []
         for row in rows:
