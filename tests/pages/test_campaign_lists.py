@@ -42,3 +42,34 @@ def test_campaign_recipients_page_with_a_total_and_keep_their_status(page, serve
     assert "status=sent" in page.url
     page.click("#recipients-prev")
     expect(page.locator("#recipients-range")).to_have_text("1–50 of 55")
+
+
+@VIEWPORTS
+def test_campaign_priority_set_on_the_form_and_toggled_on_its_page(page, served, engine,
+                                                                   make_user, viewport):
+    """Issue 17's priority bullet: a new campaign can be marked high priority on the form, its
+    page says what that means, and the toggle moves its waiting messages ahead or back."""
+    user = make_user(email=f"priority-{viewport['width']}@example.com", password=PASSWORD)
+    _sign_in(page, served, user, viewport)
+    page.goto("/campaigns")
+    form = page.locator("form.grid-form").first
+    form.locator("input[name=title]").fill("Flash sale")
+    form.locator("input[name=date]").fill("2030-01-02")
+    form.locator("input[name=time]").fill("09:00")
+    form.locator("textarea[name=body]").fill("{Hi|Hello} {{ first_name }}, 50% off today")
+    form.locator("select[name=priority]").select_option("high")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#campaign-priority")).to_contain_text("high priority")
+    campaign = int(page.url.rstrip("/").rsplit("/", 1)[-1].split("?")[0].split("#")[0])
+    assert _sql(engine, "SELECT priority FROM campaigns WHERE id = :c", c=campaign)[0][0] == "high"
+    device = _sql(engine, "INSERT INTO devices (user_id, name, status) VALUES (:u, 'p', 'online')"
+                          " RETURNING id", u=user["id"])[0][0]
+    _sql(engine, "INSERT INTO message_queue (user_id, device_id, phone, body, source,"
+                 " campaign_id, dedupe_key, lane) VALUES (:u, :d, '+60123456789', 'x',"
+                 " 'campaign', :c, 'p:1', 2)", u=user["id"], d=device, c=campaign)
+    page.click("#priority-toggle")
+    expect(page.locator("#campaign-priority")).to_contain_text("normal priority")
+    assert _sql(engine, "SELECT lane FROM message_queue WHERE campaign_id = :c",
+                c=campaign)[0][0] == 1
+    box = page.locator("#priority-toggle").bounding_box()
+    assert box is not None and box["x"] + box["width"] <= viewport["width"]
