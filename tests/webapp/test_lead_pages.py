@@ -64,7 +64,7 @@ class Marketer(SignedIn):
     def queued(self, lead: dict) -> list[dict]:
         with self.engine.begin() as conn:
             return [dict(row) for row in conn.execute(text(
-                "SELECT id, body, device_id, source, status FROM message_queue "
+                "SELECT id, body, device_id, source, status, lane FROM message_queue "
                 "WHERE user_id = :u AND lead_id = :l AND status = 'queued' ORDER BY id"),
                 {"u": self.id, "l": lead["id"]}).mappings()]
 
@@ -154,8 +154,8 @@ def test_reply_queues_one_message_that_shows_in_the_conversation(make_marketer):
     assert response.headers["Location"] == f"/leads/{lead['id']}#reply"
     # the same form twice (a double click) queues it once
     ann.client.post(f"/leads/{lead['id']}/reply", data=form)
-    assert [(m["body"], m["device_id"], m["source"]) for m in ann.queued(lead)] == [
-        ("Thanks for writing!", device, "api")]
+    assert [(m["body"], m["device_id"], m["source"], m["lane"]) for m in ann.queued(lead)] == [
+        ("Thanks for writing!", device, "api", 2)]  # a person's reply goes before what waits
     page = page_text(ann.client.get(f"/leads/{lead['id']}"))
     assert "Reply queued" in page
     assert re.search(r'class="msg out queued".*?Thanks for writing!.*?>queued<', page, re.S)
@@ -259,9 +259,9 @@ def test_device_test_message_goes_through_that_device(make_marketer):
                                data={"phone": "+60 12-345 6789", "body": "Hi me"})
     assert response.status_code == 302
     with ann.engine.begin() as conn:
-        sent = conn.execute(text("SELECT phone, body, device_id, source FROM message_queue "
-                                 "WHERE user_id = :u"), {"u": ann.id}).all()
-    assert [tuple(row) for row in sent] == [("+60123456789", "Hi me", device, "api")]
+        sent = conn.execute(text("SELECT phone, body, device_id, source, lane FROM message_queue"
+                                 " WHERE user_id = :u"), {"u": ann.id}).all()
+    assert [tuple(row) for row in sent] == [("+60123456789", "Hi me", device, "api", 2)]
     assert "Test message queued to +60123456789" in page_text(
         ann.client.get(f"/devices/{device}"))
 

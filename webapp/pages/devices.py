@@ -152,7 +152,8 @@ def test_message(device_id: int) -> Response | str:
                                                      "can send once it is online."})
     try:
         data = access.load(MessageIn, {"phone": values["phone"], "body": values["body"],
-                                       "message_type": "text", "device_id": device_id})
+                                       "message_type": "text", "device_id": device_id,
+                                       "priority": "high"})  # a test: before what waits
         data.pop("region", None)
         with db.transaction() as conn:
             message, _ = messages.send_message(

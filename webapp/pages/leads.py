@@ -82,7 +82,9 @@ def reply(lead_id: int) -> Response | str:
     body = request.form.get("body", "")
     key = request.form.get("idempotency_key", "")
     try:
-        data = access.load(MessageIn, {"lead_id": lead_id, "message_type": "text", "body": body})
+        # a person answering a lead: before the device's waiting drip and campaign messages
+        data = access.load(MessageIn, {"lead_id": lead_id, "message_type": "text", "body": body,
+                                       "priority": "high"})
         data.pop("region", None)
         values = {**data, "media_url": data.pop("media", None)}
         with db.transaction() as conn:
