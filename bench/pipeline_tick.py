@@ -80,7 +80,8 @@ def generate(url: str) -> float:
 def set_due_state(url: str) -> None:
     """100,000 contacts due now (1,000 per sequence), the rest due in the future."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE message_queue, sequence_logs, broadcast_jobs")
+        # CASCADE: the timeline and inbox tables refer to messages (empty here)
+        conn.execute("TRUNCATE message_queue, sequence_logs, broadcast_jobs CASCADE")
         conn.execute(
             "UPDATE sequence_contacts SET current_day = 0, last_queued_on = NULL,"
             " status = 'active', completed_at = NULL,"

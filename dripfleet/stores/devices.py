@@ -8,7 +8,7 @@ from sqlalchemy import Connection
 from dripfleet.queries import queries
 
 queries.require(
-    "devices_exists", "devices_owned_ids", "devices_list", "devices_get", "devices_lock",
+    "devices_exists", "devices_owned_ids", "devices_list", "devices_lock",
     "devices_insert", "devices_update", "devices_open_messages", "devices_cancel_waiting",
     "devices_delete", "devices_request_pairing", "devices_pairing", "devices_logout",
     "devices_set_warmup", "devices_lift_restriction",
@@ -33,15 +33,15 @@ def owned_ids(conn: Connection, user_id: int, ids: list[int]) -> set[int]:
 def list_devices(conn: Connection, user_id: int, limit: int = 100,
                  after: int | None = None) -> list[dict[str, Any]]:
     """A page of the user's devices by id."""
-    rows = conn.execute(queries.text("devices_list"),
-                        {"user_id": user_id, "limit": limit, "after": after}).mappings()
+    rows = conn.execute(queries.text("devices_list"), {
+        "user_id": user_id, "limit": limit, "after": after, "device_id": None}).mappings()
     return [dict(row) for row in rows]
 
 
 def get_device(conn: Connection, user_id: int, device_id: int) -> dict[str, Any] | None:
     """One device (status, heartbeat, last error …), or None."""
-    row = conn.execute(queries.text("devices_get"),
-                       {"user_id": user_id, "device_id": device_id}).mappings().first()
+    row = conn.execute(queries.text("devices_list"), {
+        "user_id": user_id, "limit": 1, "after": None, "device_id": device_id}).mappings().first()
     return dict(row) if row else None
 
 

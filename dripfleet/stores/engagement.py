@@ -19,7 +19,7 @@ KEEP_DAYS = 90
 
 queries.require(
     "roll_up_engagement", "engagement_totals", "engagement_hourly_for_user", "prune_engagement",
-    "campaign_audience_sizes", "campaign_recipients", "campaign_opted_out", "results_sequence",
+    "campaign_audience_sizes", "campaign_opted_out", "results_sequence",
     "sequence_step_stats", "sequence_contact_counts", "queue_expected_sends",
     "queue_backlog_ends",
 )
@@ -66,14 +66,6 @@ def audience_sizes(conn: Connection, user_id: int, campaign_ids: Sequence[int]
     rows = _rows(conn, "campaign_audience_sizes", user_id=user_id,
                  campaign_ids=list(campaign_ids))
     return {row["id"]: row["audience_size"] for row in rows}
-
-
-def campaign_recipients(conn: Connection, user_id: int, campaign_id: int, limit: int,
-                        after: int | None = None, stage: str | None = None
-                        ) -> list[dict[str, Any]]:
-    """A page of the campaign's recipients by message id (stage filters how far they got)."""
-    return _rows(conn, "campaign_recipients", user_id=user_id, campaign_id=campaign_id,
-                 limit=limit, after=after, stage=stage)
 
 
 def campaign_opted_out(conn: Connection, user_id: int, campaign_id: int) -> int:

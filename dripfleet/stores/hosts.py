@@ -11,7 +11,7 @@ from dripfleet.queries import queries
 queries.require(
     "acquire_devices", "renew_devices", "release_devices", "release_owners", "set_device_status",
     "device_connected", "device_start_failed", "device_pairing_qr", "device_pairing_code",
-    "device_paired", "device_pairing_timeout", "count_startable_devices", "upsert_host",
+    "device_paired", "device_pairing_timeout", "upsert_host",
     "heartbeat_host", "stop_host", "host_devices", "release_surplus", "fair_share_counts",
 )
 
@@ -131,11 +131,6 @@ def device_pairing_timeout(conn: Connection, owner: str, device_id: int, error: 
         queries.text("device_pairing_timeout"),
         {"owner": owner, "device_id": device_id, "error": error},
     )
-
-
-def count_startable_devices(conn: Connection) -> int:
-    """How many devices a host should drive (pairing, online, offline)."""
-    return int(conn.execute(queries.text("count_startable_devices")).scalar_one())
 
 
 def upsert_host(conn: Connection, host_id: str, hostname: str, pid: int, info: dict) -> None:

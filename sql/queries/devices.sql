@@ -5,6 +5,7 @@ SELECT EXISTS (SELECT 1 FROM devices WHERE user_id = :user_id AND id = :device_i
 SELECT id FROM devices WHERE user_id = :user_id AND id = ANY(CAST(:ids AS bigint[]))
 
 -- name: devices_list
+-- A page of the user's devices by id, or one device (:device_id; null: every device).
 SELECT id, name, phone, jid, status, min_delay_s, max_delay_s, hourly_cap, daily_cap,
        to_char(quiet_start, 'HH24:MI') AS quiet_start, to_char(quiet_end, 'HH24:MI') AS quiet_end,
        timezone, next_send_at, last_sent_at, heartbeat_at, last_error, consecutive_failures,
@@ -20,25 +21,9 @@ SELECT id, name, phone, jid, status, min_delay_s, max_delay_s, hourly_cap, daily
           AND h.hour >= date_trunc('hour', now()) - interval '23 hours')::int AS sent_24h
 FROM devices
 WHERE user_id = :user_id AND id > coalesce(CAST(:after AS bigint), 0)
+  AND (CAST(:device_id AS bigint) IS NULL OR id = CAST(:device_id AS bigint))
 ORDER BY id
 LIMIT :limit
-
--- name: devices_get
-SELECT id, name, phone, jid, status, min_delay_s, max_delay_s, hourly_cap, daily_cap,
-       to_char(quiet_start, 'HH24:MI') AS quiet_start, to_char(quiet_end, 'HH24:MI') AS quiet_end,
-       timezone, next_send_at, last_sent_at, heartbeat_at, last_error, consecutive_failures,
-       pairing_mode, pairing_expires_at, created_at, updated_at,
-       -- the ban-risk guard (migration 0080): warm-up, score, action, restriction in force
-       warmup, warmup_since, warmup_stage, risk, risk_reasons, risk_action, hold_new,
-       unanswered_30d,
-       CASE WHEN restricted_until > now() THEN restricted_until END AS restricted_until,
-       CASE WHEN restricted_until > now() THEN restriction_kind END AS restriction_kind,
-       CASE WHEN restricted_until > now() THEN restriction_reason END AS restriction_reason,
-       (SELECT coalesce(sum(h.sent), 0) FROM device_outcomes_hourly h
-        WHERE h.device_id = devices.id
-          AND h.hour >= date_trunc('hour', now()) - interval '23 hours')::int AS sent_24h
-FROM devices
-WHERE user_id = :user_id AND id = :device_id
 
 -- name: devices_lock
 SELECT id, status FROM devices WHERE user_id = :user_id AND id = :device_id FOR UPDATE

@@ -125,9 +125,6 @@ UPDATE devices SET status = 'new', pairing_qr = NULL, pairing_code = NULL,
                    pairing_expires_at = NULL, last_error = :error, updated_at = now()
 WHERE id = :device_id AND lease_owner = :owner AND status = 'pairing'
 
--- name: count_startable_devices
-SELECT count(*) FROM devices WHERE status IN ('pairing', 'online', 'offline')
-
 -- name: upsert_host
 INSERT INTO device_hosts (id, hostname, pid, info)
 VALUES (:id, :hostname, :pid, CAST(:info AS jsonb))

@@ -181,8 +181,12 @@ LEFT JOIN (page p
 ORDER BY p.id DESC
 
 -- name: pages_campaign_recipients
--- A campaign's recipients by message id, filtered by stage like campaign_recipients
--- (results.sql), which explains the stage and the accepted top-N sort of a large campaign.
+-- A campaign's recipients (one message each) by message id, for the campaign page and
+-- GET /api/campaigns/{id}/recipients. `stage` is how far the message got: replied > read >
+-- delivered > sent, else its status (queued, held, sending, failed, cancelled, expired); :stage
+-- filters on it. Reads the campaign's messages by message_queue_campaign_idx and sorts them by
+-- id: a page of a very large campaign costs a top-N sort of its messages, accepted over one more
+-- index on every campaign message.
 WITH f AS NOT MATERIALIZED (
     SELECT q.id, q.lead_id, q.phone, q.status, q.failure_class, q.last_error, q.device_id,
            q.created_at, q.sent_at, q.delivered_at, q.read_at, q.replied_at,

@@ -42,32 +42,6 @@ LEFT JOIN ahead a ON c.status IN ('draft', 'scheduled', 'running', 'paused')
                  AND a.target_status = c.target_status
                  AND a.audience_cursor = c.audience_cursor
 
--- name: campaign_recipients
--- A page of a campaign's recipients (one message each), by message id after :after. `stage` is
--- how far the message got: replied > read > delivered > sent, else its status (queued, held,
--- sending, failed, cancelled, expired); :stage filters on it. Reads the campaign's messages by
--- message_queue_campaign_idx and sorts them by id: a page of a very large campaign costs a
--- top-N sort of its messages, accepted over one more index on every campaign message.
-WITH m AS (
-    SELECT q.id, q.lead_id, q.phone, q.status, q.failure_class, q.last_error, q.device_id,
-           q.created_at, q.sent_at, q.delivered_at, q.read_at, q.replied_at,
-           CASE WHEN q.replied_at IS NOT NULL THEN 'replied'
-                WHEN q.read_at IS NOT NULL THEN 'read'
-                WHEN q.delivered_at IS NOT NULL THEN 'delivered'
-                ELSE q.status END AS stage
-    FROM message_queue q
-    WHERE q.user_id = :user_id AND q.campaign_id = :campaign_id
-      AND q.id > coalesce(CAST(:after AS bigint), 0)
-)
-SELECT m.id, m.lead_id, l.name, m.phone, m.stage, m.status, m.failure_class, m.last_error,
-       m.device_id, m.created_at, m.sent_at, m.delivered_at, m.read_at, m.replied_at,
-       l.opted_out_at
-FROM m
-LEFT JOIN leads l ON l.user_id = :user_id AND l.id = m.lead_id
-WHERE CAST(:stage AS text) IS NULL OR m.stage = :stage
-ORDER BY m.id
-LIMIT :limit
-
 -- name: campaign_opted_out
 -- Leads of the campaign's sent messages who opted out after the send.
 SELECT count(*)

@@ -6,11 +6,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from dripfleet.stores import campaigns, engagement
+from dripfleet.stores import campaigns, engagement, pages
 from dripfleet.stores.sending import FAILURE_CLASSES
 from webapp.services.errors import not_found
 
-# how far a campaign message got (results.sql campaign_recipients): the filter of the recipients
+# how far a campaign message got (pages.sql pages_campaign_recipients): the filter of the recipients
 STAGES = ("queued", "held", "sending", "sent", "delivered", "read", "replied", "failed",
           "cancelled", "expired")
 # the step counts that add up over the steps to the sequence's totals
@@ -68,7 +68,11 @@ def campaign_recipients(conn: Connection, user_id: int, campaign_id: int, limit:
     """A page of the campaign's recipients by message id; NotFound for another user's."""
     if campaigns.get_campaign(conn, user_id, campaign_id) is None:
         raise not_found("campaign", campaign_id)
-    return engagement.campaign_recipients(conn, user_id, campaign_id, limit, after, stage)
+    # the recipients page's query (a keyset page and a total): forward only, the total capped
+    # at 1, since the API pages by next_after without one
+    rows, _ = pages.campaign_recipients_page(conn, user_id, campaign_id, after, None, limit, 1,
+                                             stage)
+    return rows
 
 
 def expected_sends(conn: Connection, user_id: int, now: datetime, limit: int = 50
