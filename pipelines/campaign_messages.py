@@ -9,8 +9,8 @@ from dagster import (
     asset_check,
 )
 
+from dripfleet.materialise.campaigns import materialise_campaign_messages
 from dripfleet.stores import maintenance
-from dripfleet.stores.campaign_messages import materialise_campaign_messages
 from pipelines.metadata import Names, markdown_table
 from pipelines.resources import DatabaseResource
 from pipelines.sequence_messages import sequence_messages

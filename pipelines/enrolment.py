@@ -4,7 +4,7 @@ import time
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from dripfleet.stores import enrolment
+from dripfleet.materialise import enrolment
 from pipelines.metadata import Names, markdown_table
 from pipelines.resources import DatabaseResource
 from pipelines.tick_time import tick_time

@@ -14,6 +14,7 @@ from dagster import (
     asset_check,
 )
 
+from dripfleet.materialise import upkeep
 from dripfleet.stores import engagement
 from dripfleet.stores import maintenance as store
 from pipelines.delivery_stats import delivery_stats
@@ -30,7 +31,7 @@ PURGE_PER_TICK = 200
     description="Expires messages older than MESSAGE_MAX_AGE_HOURS; purges old Dagster runs and"
                 " per-device outcome counts older than 30 days, engagement hours older than"
                 f" {engagement.KEEP_DAYS} days, webhook attempts and finished deliveries older"
-                f" than {store.WEBHOOK_LOG_KEPT_DAYS} days.",
+                f" than {upkeep.WEBHOOK_LOG_KEPT_DAYS} days.",
 )
 def queue_maintenance(
     context: AssetExecutionContext, database: DatabaseResource
@@ -39,10 +40,10 @@ def queue_maintenance(
     started = time.perf_counter()
     now = tick_time(context)
     max_age = database.max_age_hours()
-    expired = store.expire_old_messages(database.engine(), now, max_age)
-    pruned = store.prune_device_outcomes(database.engine(), now)
+    expired = upkeep.expire_old_messages(database.engine(), now, max_age)
+    pruned = upkeep.prune_device_outcomes(database.engine(), now)
     pruned_engagement = engagement.prune(database.engine(), now)
-    webhook_attempts, webhook_deliveries = store.purge_webhook_log(database.engine(), now)
+    webhook_attempts, webhook_deliveries = upkeep.purge_webhook_log(database.engine(), now)
     purged = purge_old_runs(context.instance, now - timedelta(days=database.run_retention_days))
     return MaterializeResult(
         metadata={

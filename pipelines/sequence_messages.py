@@ -9,8 +9,8 @@ from dagster import (
     asset_check,
 )
 
+from dripfleet.materialise.sequences import materialise_sequence_messages
 from dripfleet.stores import maintenance
-from dripfleet.stores.sequence_messages import materialise_sequence_messages
 from pipelines.enrolment import sequence_enrolments
 from pipelines.metadata import Names, markdown_table
 from pipelines.resources import DatabaseResource

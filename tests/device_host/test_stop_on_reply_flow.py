@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dripfleet.stores.sequence_messages import materialise_sequence_messages
+from dripfleet.materialise.sequences import materialise_sequence_messages
 from webapp.services import conversations
 from webapp.services import sequences as sequence_service
 

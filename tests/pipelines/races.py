@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, text
 
+from dripfleet.materialise.campaigns import materialise_campaign_messages
+from dripfleet.materialise.sequences import materialise_sequence_messages
 from dripfleet.settings import load_settings
-from dripfleet.stores.campaign_messages import materialise_campaign_messages
-from dripfleet.stores.sequence_messages import materialise_sequence_messages
 from tests.device_host.conftest import FAST_ENV  # the device host's fast timings
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dripfleet.stores.rendering import render_or_problem
+from dripfleet.materialise.rendering import render_or_problem
 
 NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 ONE_MB = "x" * 1_000_000

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from dripfleet.stores.device_choice import BUFFER_FULL, NO_USABLE_DEVICE, DeviceChooser
+from dripfleet.materialise.device_choice import BUFFER_FULL, NO_USABLE_DEVICE, DeviceChooser
 
 NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 

@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import Connection, text
 
-from dripfleet.stores import campaign_messages, materialise, sequence_messages
-from dripfleet.stores.sequence_messages import materialise_sequence_messages
+from dripfleet.materialise import campaigns, sequences, staging
+from dripfleet.materialise.sequences import materialise_sequence_messages
 from tests.pipelines.races import (
     LEADS,
     NOW,
@@ -42,7 +42,7 @@ def test_pausing_a_sequence_while_its_batch_is_in_flight_holds_what_the_batch_qu
     world, engine, database_url, monkeypatch
 ):
     user, device, sequence = sequence_world(world)
-    race(engine, monkeypatch, sequence_messages, "load_chooser", run_sequence_batch(engine),
+    race(engine, monkeypatch, sequences, "load_chooser", run_sequence_batch(engine),
          lambda conn: sequence_service.pause_sequence(conn, user, sequence))
 
     assert count(world, "sequence_id = :s AND status IN ('queued', 'sending')", s=sequence) == 0
@@ -58,7 +58,7 @@ def test_a_batch_starting_while_a_pause_is_uncommitted_waits_for_it_and_queues_n
     user, _, sequence = sequence_world(world)
     batch_pid: list[int] = []
     batch_done = threading.Event()
-    real_begin = materialise.begin_batch
+    real_begin = staging.begin_batch
 
     def begin(conn: Connection) -> None:
         batch_pid.append(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
@@ -70,7 +70,7 @@ def test_a_batch_starting_while_a_pause_is_uncommitted_waits_for_it_and_queues_n
         finally:
             batch_done.set()
 
-    monkeypatch.setattr(materialise, "begin_batch", begin)
+    monkeypatch.setattr(staging, "begin_batch", begin)
     with engine.connect() as conn, ThreadPoolExecutor(1) as pool:
         with conn.begin():
             sequence_service.pause_sequence(conn, user, sequence)
@@ -91,7 +91,7 @@ def test_deleting_a_sequence_while_its_batch_is_in_flight_cancels_what_the_batch
     world, engine, database_url, monkeypatch
 ):
     user, device, sequence = sequence_world(world)
-    race(engine, monkeypatch, sequence_messages, "load_chooser", run_sequence_batch(engine),
+    race(engine, monkeypatch, sequences, "load_chooser", run_sequence_batch(engine),
          lambda conn: sequence_service.delete_sequence(conn, user, sequence))
 
     assert world.value("SELECT count(*) FROM sequences WHERE id = :s", s=sequence) == 0
@@ -110,7 +110,7 @@ def test_removing_a_contact_while_its_batch_is_in_flight_cancels_its_message(
     contact, phone = world.sql(
         "SELECT c.id, l.phone FROM sequence_contacts c JOIN leads l ON l.id = c.lead_id"
         " WHERE c.sequence_id = :s ORDER BY c.id LIMIT 1", s=sequence)[0].values()
-    race(engine, monkeypatch, sequence_messages, "load_chooser", run_sequence_batch(engine),
+    race(engine, monkeypatch, sequences, "load_chooser", run_sequence_batch(engine),
          lambda conn: sequence_service.remove_contact(conn, user, sequence, contact))
 
     assert count(world, "phone = :p AND status IN ('queued', 'sending')", p=phone) == 0
@@ -137,7 +137,7 @@ def test_a_campaign_stopped_while_its_audience_page_is_in_flight_sends_nothing_m
     world, engine, database_url, monkeypatch, action, final
 ):
     user, device, campaign = campaign_world(world)
-    race(engine, monkeypatch, campaign_messages, "_assign", run_campaign_page(engine),
+    race(engine, monkeypatch, campaigns, "_assign", run_campaign_page(engine),
          lambda conn: action(conn, user, campaign))
 
     mine = "user_id = :u AND dedupe_key LIKE :k"
@@ -164,10 +164,10 @@ def test_deleting_a_lead_while_a_batch_for_it_is_in_flight_leaves_nothing_to_sen
 ):
     if source == "sequence":
         user, device, _ = sequence_world(world)
-        module, hook, batch = sequence_messages, "load_chooser", run_sequence_batch(engine)
+        module, hook, batch = sequences, "load_chooser", run_sequence_batch(engine)
     else:
         user, device, _ = campaign_world(world)
-        module, hook, batch = campaign_messages, "_assign", run_campaign_page(engine)
+        module, hook, batch = campaigns, "_assign", run_campaign_page(engine)
     lead, phone = _first_lead(world, user)
     race(engine, monkeypatch, module, hook, batch,
          lambda conn: lead_service.delete_lead(conn, user, lead))
@@ -186,10 +186,10 @@ def test_opting_a_lead_out_while_a_batch_for_it_is_in_flight_leaves_nothing_queu
 ):
     if source == "sequence":
         user, device, _ = sequence_world(world)
-        module, hook, batch = sequence_messages, "load_chooser", run_sequence_batch(engine)
+        module, hook, batch = sequences, "load_chooser", run_sequence_batch(engine)
     else:
         user, device, _ = campaign_world(world)
-        module, hook, batch = campaign_messages, "_assign", run_campaign_page(engine)
+        module, hook, batch = campaigns, "_assign", run_campaign_page(engine)
     lead, phone = _first_lead(world, user)
     race(engine, monkeypatch, module, hook, batch,
          lambda conn: lead_service.update_lead(conn, user, lead, {"opted_out": True}, "MY"))

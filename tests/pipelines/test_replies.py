@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Connection, text
 
-from dripfleet.stores import materialise, replies, sequence_messages
-from dripfleet.stores.sequence_messages import materialise_sequence_messages
+from dripfleet.materialise import sequences, staging
+from dripfleet.materialise.sequences import materialise_sequence_messages
+from dripfleet.stores import replies
 from tests.pipelines.races import (
     LEADS,
     NOW,
@@ -218,7 +219,7 @@ def test_a_reply_while_a_batch_is_in_flight_stops_what_the_batch_queued(
     contact, _, phone = first_contact(world, sequence)
     # the batch has read (and locked) the due contacts when the reply comes: the reply waits for
     # the contact, then stops the message the batch queued
-    race(engine, monkeypatch, sequence_messages, "load_chooser", run_sequence_batch(engine),
+    race(engine, monkeypatch, sequences, "load_chooser", run_sequence_batch(engine),
          lambda conn: reply(conn, device, phone))
 
     assert contact_status(world, contact) == ("replied" if rule == "stop" else "paused")
@@ -233,7 +234,7 @@ def test_a_batch_starting_while_a_reply_is_uncommitted_never_queues_the_step(wor
     contact, _, phone = first_contact(world, sequence)
     batch_pid: list[int] = []
     batch_done = threading.Event()
-    real_begin = materialise.begin_batch
+    real_begin = staging.begin_batch
 
     def begin(conn: Connection) -> None:
         batch_pid.append(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
@@ -246,7 +247,7 @@ def test_a_batch_starting_while_a_reply_is_uncommitted_never_queues_the_step(wor
             batch_done.set()
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(materialise, "begin_batch", begin)
+        patch.setattr(staging, "begin_batch", begin)
         with engine.connect() as conn, ThreadPoolExecutor(1) as pool:
             with conn.begin():
                 reply(conn, device, phone)  # holds the contact's row until commit

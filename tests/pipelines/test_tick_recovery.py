@@ -27,7 +27,8 @@ from dagster._daemon.monitoring import run_monitoring
 from sqlalchemy import text
 
 from dripfleet.database import get_engine
-from dripfleet.stores import campaign_messages, users
+from dripfleet.materialise import campaigns
+from dripfleet.stores import users
 from pipelines.definitions import defs
 from pipelines.schedules import TICK_JOB_NAME, TICK_MAX_RUNTIME_SECONDS, every_minute
 from pipelines.tick import run_tick
@@ -74,18 +75,18 @@ def evaluate_schedule(instance: Any, at: datetime) -> Any:
 def test_a_tick_failing_on_a_postgres_restart_is_redone_by_the_next_tick(own_pg, monkeypatch):
     url = own_pg.url
     build(url)
-    real_assign = campaign_messages._assign
+    real_assign = campaigns._assign
 
     def restart_midway(*args: Any, **kwargs: Any) -> Any:
         # the campaign page has read its audience; the sequence batch before it has committed
         own_pg.stop()
         return real_assign(*args, **kwargs)
 
-    monkeypatch.setattr(campaign_messages, "_assign", restart_midway)
+    monkeypatch.setattr(campaigns, "_assign", restart_midway)
     with instance_for_test() as instance:
         first = run_tick(NOW, database_url=url, instance=instance, raise_on_error=False)
         assert not first.success
-        monkeypatch.setattr(campaign_messages, "_assign", real_assign)
+        monkeypatch.setattr(campaigns, "_assign", real_assign)
         own_pg.start()
 
         # nothing half-applied: the sequence batch is whole, the campaign page left no trace

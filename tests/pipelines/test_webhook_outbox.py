@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
+from dripfleet.materialise.campaigns import materialise_campaign_messages
+from dripfleet.materialise.sequences import materialise_sequence_messages
 from dripfleet.stores import replies, sending
-from dripfleet.stores.campaign_messages import materialise_campaign_messages
-from dripfleet.stores.sequence_messages import materialise_sequence_messages
 from tests.pipelines.races import NOW, sequence_world
 
 

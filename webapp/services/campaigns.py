@@ -7,8 +7,8 @@ from sqlalchemy import Connection
 
 from dripfleet import niches
 from dripfleet.local_time import local_to_utc
+from dripfleet.materialise.rendering import render_or_problem
 from dripfleet.stores import campaigns, engagement
-from dripfleet.stores.rendering import render_or_problem
 from dripfleet.stores.sending import FAILURE_CLASSES
 from webapp.services import messages
 from webapp.services.content import (

@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from dripfleet.materialise.device_choice import BUFFER_FULL, load_chooser
+from dripfleet.materialise.rendering import render_or_problem
 from dripfleet.phones import try_normalize_phone
 from dripfleet.stores import leads, messages
-from dripfleet.stores.device_choice import BUFFER_FULL, load_chooser
-from dripfleet.stores.rendering import render_or_problem
 from webapp.services.content import content_problems, device_problem
 from webapp.services.errors import Conflict, Invalid, not_found
 

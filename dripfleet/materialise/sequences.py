@@ -18,10 +18,10 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from dripfleet.local_time import local_date, step_due_at
+from dripfleet.materialise import staging
+from dripfleet.materialise.device_choice import BUFFER_FULL, NO_USABLE_DEVICE, load_chooser
+from dripfleet.materialise.rendering import render_or_problem
 from dripfleet.queries import queries
-from dripfleet.stores import materialise
-from dripfleet.stores.device_choice import BUFFER_FULL, NO_USABLE_DEVICE, load_chooser
-from dripfleet.stores.rendering import render_or_problem
 
 queries.require(
     "close_contacts", "due_contact_ids", "lock_batch_sequences",
@@ -78,7 +78,7 @@ def _batch(
     buffer_size: int, run_id: str | None, tick: SequenceTick,
 ) -> None:
     with engine.begin() as conn:
-        materialise.begin_batch(conn)
+        staging.begin_batch(conn)
         # before the contacts: a pause or delete either waits for this batch and then holds or
         # cancels what it queued, or is waited for, and the batch then sees the new status
         conn.execute(queries.text("lock_batch_sequences"), {"sequence_ids": sequence_ids})
@@ -121,20 +121,20 @@ def _batch(
             staged.append(
                 _stage_row(row, choice.device_id, choice.pinned, body, caption, dedupe_key, None)
             )
-        jobs = materialise.create_broadcast_jobs(
+        jobs = staging.create_broadcast_jobs(
             conn, "sequence", sorted(jobs_wanted), run_id, now
         )
         for values in staged:
             if values[1] is not None:  # a device: set broadcast_job_id (stage column 14)
                 values[14] = jobs[(values[0], values[11], None)]
-        materialise.copy_to_stage(conn, staged)
+        staging.copy_to_stage(conn, staged)
         inserted = {
             r.broadcast_job_id: int(r.inserted)
             for r in conn.execute(queries.text("insert_staged_sequence_messages"), {"now": now})
         }
         skipped = int(conn.execute(queries.text("skip_staged_sequence_steps"),
                                    {"now": now}).scalar_one())
-        materialise.set_broadcast_job_totals(
+        staging.set_broadcast_job_totals(
             conn, {job_id: inserted.get(job_id, 0) for job_id in jobs.values()}
         )
     by_job = {job_id: key[1] for key, job_id in jobs.items()}

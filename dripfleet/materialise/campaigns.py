@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from dripfleet.materialise import staging
+from dripfleet.materialise.device_choice import load_chooser
+from dripfleet.materialise.rendering import render_or_problem
 from dripfleet.queries import queries
-from dripfleet.stores import materialise
-from dripfleet.stores.device_choice import load_chooser
-from dripfleet.stores.rendering import render_or_problem
 
 queries.require(
     "due_campaign_ids", "lock_campaign", "start_campaign", "campaign_audience_page",
@@ -84,7 +84,7 @@ def _page(
 ) -> bool:
     """Materialise one page; True when another page may follow in this tick."""
     with engine.begin() as conn:
-        materialise.begin_batch(conn)
+        staging.begin_batch(conn)
         campaign = conn.execute(
             queries.text("lock_campaign"), {"campaign_id": campaign_id, "now": now}
         ).mappings().first()
@@ -107,18 +107,18 @@ def _page(
             return False
         staged, cursor, error, waited = _assign(campaign, leads, chooser, progress, tick)
         if staged:
-            jobs = materialise.create_broadcast_jobs(
+            jobs = staging.create_broadcast_jobs(
                 conn, "campaign", [(campaign["user_id"], None, campaign_id)], run_id, now
             )
             job_id = next(iter(jobs.values()))
             for values in staged:
                 values[14] = job_id
-            materialise.copy_to_stage(conn, staged)
+            staging.copy_to_stage(conn, staged)
             inserted = sum(
                 int(r.inserted)
                 for r in conn.execute(queries.text("insert_staged_campaign_messages"))
             )
-            materialise.set_broadcast_job_totals(conn, {job_id: inserted})
+            staging.set_broadcast_job_totals(conn, {job_id: inserted})
             progress.queued += inserted
             progress.pages += 1
         progress.error = error
