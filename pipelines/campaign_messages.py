@@ -62,7 +62,8 @@ def no_device_over_buffer(
 ) -> AssetCheckResult:
     """Fails when a device holds more queued messages than the buffer allows."""
     buffer_size = database.buffer_size()
-    found = maintenance.devices_over_buffer(database.engine(), buffer_size)
+    with database.engine().connect() as conn:
+        found = maintenance.devices_over_buffer(conn, buffer_size)
     name = Names(database.engine(), devices=(r["device_id"] for r in found))
     return AssetCheckResult(
         passed=not found,

@@ -77,7 +77,8 @@ def no_sending_past_lease(
     context: AssetCheckExecutionContext, database: DatabaseResource
 ) -> AssetCheckResult:
     """Fails when a message is still 'sending' more than two minutes after its lease ran out."""
-    found = store.sending_past_lease(database.engine(), tick_time(context))
+    with database.engine().connect() as conn:
+        found = store.sending_past_lease(conn, tick_time(context))
     name = Names(database.engine(), devices=(r["device_id"] for r in found))
     return AssetCheckResult(
         passed=not found,

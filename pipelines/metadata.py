@@ -21,8 +21,11 @@ class Names:
         def shown(ids: Iterable[int | None]) -> list[int]:
             return [i for i in list(ids)[:TABLE_ROWS] if i is not None]
 
-        self._names = maintenance.names(engine, shown(campaigns), shown(sequences),
-                                        shown(devices))
+        ids = shown(campaigns), shown(sequences), shown(devices)
+        self._names: dict[tuple[str, int], str] = {}
+        if any(ids):  # no connection for a table without ids
+            with engine.connect() as conn:
+                self._names = maintenance.names(conn, *ids)
 
     def __call__(self, kind: str, id_: int | None) -> str:
         """The name with its id (the id alone once the row is gone; '' for no id)."""

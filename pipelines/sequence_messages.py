@@ -65,7 +65,8 @@ def no_message_for_opted_out_lead(
     context: AssetCheckExecutionContext, database: DatabaseResource
 ) -> AssetCheckResult:
     """Fails when an open message was created after its lead opted out."""
-    found = maintenance.messages_for_opted_out_leads(database.engine())
+    with database.engine().connect() as conn:
+        found = maintenance.messages_for_opted_out_leads(conn)
     return AssetCheckResult(
         passed=not found,
         metadata={
@@ -81,7 +82,8 @@ def no_contact_behind_schedule(
     context: AssetCheckExecutionContext, database: DatabaseResource
 ) -> AssetCheckResult:
     """Fails when an active contact's due step is older than the gap to the step after it."""
-    found = maintenance.contacts_behind_schedule(database.engine(), tick_time(context))
+    with database.engine().connect() as conn:
+        found = maintenance.contacts_behind_schedule(conn, tick_time(context))
     name = Names(database.engine(), sequences=(r["sequence_id"] for r in found))
     return AssetCheckResult(
         passed=not found,
