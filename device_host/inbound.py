@@ -30,6 +30,7 @@ from device_host.transports.base import (
     Receipt,
 )
 from dripfleet.database_outage import is_outage
+from dripfleet.phones import is_e164
 from dripfleet.stores import hosts
 from dripfleet.stores import replies as replies_store
 from dripfleet.stores import risk as risk_store
@@ -40,8 +41,6 @@ from dripfleet.stores.risk import Restriction
 log = logging.getLogger("device_host.worker")
 # a receipt is recorded at most this long after it arrives (plus one loop pass)
 RECEIPT_WAKE_SECONDS = 0.25
-# the numbers a lead may have (leads.phone's rule): others are not stored
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 def is_opt_out(text: str, keywords: tuple[str, ...]) -> bool:
@@ -87,8 +86,9 @@ class Inbound:
             if isinstance(item, Receipt):
                 self._receipts.append(item)
                 continue
-            if isinstance(item, IncomingMessage) and E164.match(item.from_phone):
-                # stored with the pass's others, one statement (an opt-out also acts below)
+            if isinstance(item, IncomingMessage) and is_e164(item.from_phone):
+                # stored with the pass's others, one statement (an opt-out also acts below);
+                # only numbers a lead may have (leads.phone's form)
                 self._inbound.append(item)
             try:
                 self._handle(item)

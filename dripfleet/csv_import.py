@@ -20,8 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import phonenumbers
-from phonenumbers import PhoneMetadata
 from sqlalchemy import Connection
 
 from dripfleet import niches as niche_rules
@@ -32,7 +30,7 @@ from dripfleet.lead_limits import (
     MAX_NAME_CHARS,
     MAX_NICHE_CHARS,
 )
-from dripfleet.phones import try_normalize_phone
+from dripfleet.phones import try_normalize_phones
 from dripfleet.stores import devices, leads
 
 __all__ = ["CsvRefused", "ImportReport", "export_leads_csv", "import_leads",
@@ -190,149 +188,17 @@ def _check_attribute_columns(headers: list[str]) -> None:
                                   f"{MAX_ATTRIBUTE_NAME_CHARS} characters")
 
 
-# --- phones, fast and exact ---------------------------------------------------------------------
-# normalize_phone costs ~60 µs a number (mostly phonenumbers.parse and its validity check), a
-# minute per million rows. The common shapes are decided here straight from libphonenumber's
-# metadata with the same rules (type patterns compiled once per region and length); whatever is
-# not certain falls back to the kernel, and a test checks both agree.
-
-_SEPARATORS = r"[\s.\-()/\u00a0\u200b\u2010-\u2015]+"
-_E164ISH = re.compile(r"^\+([1-9]\d{6,16})$")
-_LOCAL = re.compile(r"^0([1-9]\d{5,15})$")
-_BARE = re.compile(r"^[1-9]\d{7,16}$")
-_TYPE_DESCS = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager",
-               "uan", "voicemail", "fixed_line", "mobile")
-
-
-class _RegionRules:
-    """Validity and trunk-prefix rules of one region, as phonenumbers applies them."""
-
-    def __init__(self, region: str) -> None:
-        meta = PhoneMetadata.metadata_for_region(region)
-        self.meta = meta
-        self.country_code = meta.country_code
-        general = meta.general_desc
-        self.general = re.compile(general.national_number_pattern or "(?!)")
-        self.general_lengths = set(general.possible_length or ())
-        prefix = meta.national_prefix_for_parsing or None
-        self.prefix = re.compile(prefix) if prefix else None
-        self.descs = [getattr(meta, name) for name in _TYPE_DESCS]
-        self._by_length: dict[int, re.Pattern[str]] = {}
-
-    def _types(self, length: int) -> re.Pattern[str]:
-        pattern = self._by_length.get(length)
-        if pattern is None:
-            parts = [f"(?:{d.national_number_pattern})" for d in self.descs
-                     if d is not None and d.national_number_pattern
-                     and (not d.possible_length or length in d.possible_length)]
-            pattern = re.compile("|".join(parts) or "(?!)")
-            self._by_length[length] = pattern
-        return pattern
-
-    def valid(self, national: str) -> bool:
-        """phonenumbers.is_valid_number for this region's (sole) country code."""
-        if self.general_lengths and len(national) not in self.general_lengths:
-            return False
-        if not self.general.fullmatch(national):
-            return False
-        return self._types(len(national)).fullmatch(national) is not None
-
-
-_rules: dict[str, _RegionRules | None] = {}
-
-
-def _rules_for_code(code: int) -> "_RegionRules | None":
-    """Rules when the country code belongs to exactly one geographic region, else None."""
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code)
-    if not regions or len(regions) != 1 or regions[0] == "001":
-        return None
-    return _rules_for_region(regions[0])
-
-
-def _rules_for_region(region: str) -> "_RegionRules | None":
-    if region not in _rules:
-        _rules[region] = (_RegionRules(region)
-                          if PhoneMetadata.metadata_for_region(region) else None)
-    return _rules[region]
-
-
-def _fast_international(digits: str) -> str | None:
-    """'+CCNSN' when phonenumbers would parse it as exactly that and it is valid; else None."""
-    for size in (1, 2, 3):
-        code = int(digits[:size])
-        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-            break
-    else:
-        return None
-    national = digits[size:]
-    rules = _rules_for_code(code)
-    if rules is None or not national or national[0] == "0":
-        return None  # shared codes (+1, +7, +44 …) and leading zeros take the exact slow path
-    if rules.prefix is not None and rules.prefix.match(national):
-        return None  # parse() might strip a trunk prefix here: let it decide
-    return "+" + digits if rules.valid(national) else None
-
-
-def _fast_local(national: str, region: str) -> str | None:
-    """'0NSN' in a region whose trunk prefix is '0': a valid NSN is what parse() returns."""
-    rules = _rules_for_region(region)
-    if rules is None or rules.meta.national_prefix != "0" or \
-            rules.meta.national_prefix_for_parsing not in (None, "0") or \
-            _rules_for_code(rules.country_code) is None:
-        return None
-    if rules.valid(national):
-        return f"+{rules.country_code}{national}"
-    return None
-
-
-def _fast_bare(digits: str, region: str) -> str | None:
-    """'CCNSN' without '+': parse() strips the code when the whole is no national number."""
-    rules = _rules_for_region(region)
-    if rules is None or _rules_for_code(rules.country_code) is None:
-        return None
-    code = str(rules.country_code)
-    if not digits.startswith(code) or rules.general.fullmatch(digits):
-        return None
-    national = digits[len(code):]
-    if not national or national[0] == "0" or (rules.prefix is not None
-                                              and rules.prefix.match(national)):
-        return None
-    return f"+{digits}" if rules.valid(national) else None
-
-
-def _fast_phone(original: str, text: str, region: str) -> str | None:
-    if len(original) > 64 or "." in original or "e" in original.lower():
-        return None  # floats and scientific notation: the kernel's own rules
-    match = _E164ISH.match(text)
-    if match:
-        return _fast_international(match.group(1))
-    match = _LOCAL.match(text)
-    if match:
-        return _fast_local(match.group(1), region)
-    if _BARE.match(text):
-        return _fast_bare(text, region)
-    return None
+# --- phones ------------------------------------------------------------------------------------
 
 
 def normalize_phones(values: pd.Series, region: str) -> tuple[np.ndarray, np.ndarray]:
-    """E.164 phone (or None) and reason (or None) per value, each distinct value worked once.
-
-    Same answers as dripfleet.phones.normalize_phone (see the note above).
-    """
+    """E.164 phone (or None) and reason (or None) per value, each distinct value worked once
+    by dripfleet.phones (the one phone rule)."""
     codes, uniques = pd.factorize(values, sort=False)
     if len(codes) == 0:
         return np.array([], dtype=object), np.array([], dtype=object)
     raw = pd.Series(uniques, dtype=object).astype(str)
-    cleaned = raw.str.strip().str.replace(_SEPARATORS, "", regex=True)
-    phones: list[str | None] = []
-    reasons: list[str | None] = []
-    for original, text in zip(raw.tolist(), cleaned.tolist(), strict=True):
-        phone = _fast_phone(original, text, region)
-        reason = None
-        if phone is None:
-            phone, reason = try_normalize_phone(original, region)
-        phones.append(phone)
-        reasons.append(reason)
+    phones, reasons = try_normalize_phones(raw.tolist(), region)
     return np.array(phones, dtype=object)[codes], np.array(reasons, dtype=object)[codes]
 
 

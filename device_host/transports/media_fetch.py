@@ -3,8 +3,9 @@
 neonize fetches URLs itself with no timeout, no size limit and no address check, so the host
 downloads media first through dripfleet.public_urls (public addresses only unless
 ALLOW_PRIVATE_URLS, every redirect re-checked, time and MAX_MEDIA_MB capped) and passes bytes. The
-type comes from the bytes' signature (the server's Content-Type as fallback), and a message whose
-media is not what it claims (an HTML error page sent as an "image") fails with a readable error.
+type comes from the bytes (dripfleet.media_types, the same sniffing as uploads; the server's
+Content-Type and the URL's file name only break ties), and a message whose media is not what it
+claims (an HTML error page sent as an "image") fails with a readable error.
 Every media failure is class 'content': a server that is down, slow or answers 5xx is transient
 (retried); what can never become right (refused address, 4xx, too large, wrong type, empty) is a
 permanent ContentError.
@@ -16,32 +17,15 @@ from urllib.parse import unquote, urlparse
 from sqlalchemy import Connection, Engine
 
 from device_host.transports.base import ContentError, TransientError
-from dripfleet import public_urls
+from dripfleet import media_types, public_urls
 from dripfleet.public_urls import FetchFailed, TooLarge, UrlPolicy, UrlRefused
 from dripfleet.settings import load_settings
 from dripfleet.stores import sending
 
 DOWNLOAD_TIMEOUT_SECONDS = 20.0
 
-# byte signatures: (offset, magic, mimetype)
-_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
-    (0, b"\xff\xd8\xff", "image/jpeg"),
-    (0, b"\x89PNG\r\n\x1a\n", "image/png"),
-    (0, b"GIF87a", "image/gif"),
-    (0, b"GIF89a", "image/gif"),
-    (0, b"%PDF-", "application/pdf"),
-    (0, b"\x1a\x45\xdf\xa3", "video/webm"),
-    (0, b"OggS", "audio/ogg"),
-    (0, b"ID3", "audio/mpeg"),
-    (0, b"PK\x03\x04", "application/zip"),
-    (0, b"\xd0\xcf\x11\xe0", "application/msword"),
-)
-_ZIP_DOCUMENTS = {
-    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-}
-KINDS = {"image": "image/", "video": "video/"}
+# the transports' name for the one sniffing (neonize_transport imports it from here)
+sniff_mimetype = media_types.sniff
 
 
 @dataclass(frozen=True)
@@ -53,42 +37,9 @@ class Media:
     mimetype: str
 
 
-def sniff_mimetype(data: bytes, filename: str = "", declared: str | None = None) -> str:
-    """The mimetype of data from its leading bytes; declared / a text guess when unknown."""
-    head = data[:64]
-    for offset, magic, mimetype in _SIGNATURES:
-        if head[offset:offset + len(magic)] == magic:
-            if mimetype == "application/zip":
-                suffix = filename[filename.rfind("."):].lower() if "." in filename else ""
-                return _ZIP_DOCUMENTS.get(suffix, mimetype)
-            return mimetype
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand.startswith(b"3g"):
-            return "video/3gpp"
-        if brand in (b"M4A ", b"M4B "):
-            return "audio/mp4"
-        if brand in (b"heic", b"heix", b"mif1"):
-            return "image/heic"
-        return "video/mp4"
-    text = head.lstrip().lower()
-    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
-        return "text/html"
-    if declared:
-        return declared.split(";")[0].strip().lower()
-    try:
-        data[:4096].decode("utf-8")
-    except UnicodeDecodeError:
-        return "application/octet-stream"
-    return "text/plain"
-
-
 def check_kind(kind: str, media: Media) -> None:
     """Raise ContentError when media cannot be sent as kind (image / video / document)."""
-    prefix = KINDS.get(kind)
-    if prefix is not None and not media.mimetype.startswith(prefix):
+    if not media_types.allowed(kind, media.mimetype):
         raise ContentError(
             f"wrong media type: {media.filename or 'the file'} is {media.mimetype}, not an {kind}"
             if kind == "image" else
@@ -103,7 +54,7 @@ def stored_media(conn: Connection, user_id: int, media_id: int) -> Media:
         raise ContentError("the message's media file was deleted")
     data = bytes(row["data"])
     return Media(data, row["filename"] or "file",
-                 sniff_mimetype(data, row["filename"] or "", row["content_type"]))
+                 media_types.sniff(data, row["filename"] or "", row["content_type"]))
 
 
 def _filename(url: str) -> str:
@@ -130,7 +81,7 @@ def fetch_media(url: str, limit: int, timeout: float = DOWNLOAD_TIMEOUT_SECONDS,
     if not fetched.data:
         raise ContentError(f"media URL returned an empty file: {url}")
     name = _filename(url)
-    return Media(fetched.data, name, sniff_mimetype(fetched.data, name, fetched.content_type))
+    return Media(fetched.data, name, media_types.sniff(fetched.data, name, fetched.content_type))
 
 
 def default_policy() -> UrlPolicy:

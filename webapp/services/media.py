@@ -5,46 +5,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from dripfleet import media_types
 from dripfleet.stores import media
 from webapp.services.errors import BadFile, TooLarge, UnsupportedFile, not_found
 
-# leading bytes -> content type; WhatsApp accepts these as image / video / document
-_SIGNATURES = (
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-    (b"%PDF-", "application/pdf"),
-)
-_DOCUMENT_TYPES = {
-    "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    "application/zip", "text/plain", "text/csv",
-}
-
-CONTENT_TYPES = tuple(sorted({kind for _, kind in _SIGNATURES} | _DOCUMENT_TYPES
-                             | {"image/webp", "video/mp4", "video/3gpp"}))
-
-
-def sniff_type(data: bytes, declared: str | None) -> str | None:
-    """The content type the bytes really have, or None when not accepted."""
-    for magic, kind in _SIGNATURES:
-        if data.startswith(magic):
-            return kind
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[4:8] == b"ftyp":
-        return "video/3gpp" if data[8:11] == b"3gp" else "video/mp4"
-    declared = (declared or "").split(";")[0].strip().lower()
-    if declared in _DOCUMENT_TYPES and (declared != "application/zip" or data[:2] == b"PK"):
-        if declared.startswith("text/") and b"\x00" in data[:4096]:
-            return None
-        return declared
-    if data[:2] == b"PK" and declared.startswith("application/vnd.openxmlformats"):
-        return declared
-    return None
+# what POST /api/media may store, named in its OpenAPI description
+CONTENT_TYPES = media_types.ACCEPTED_TYPES
 
 
 def upload(conn: Connection, user_id: int, filename: str, data: bytes, declared: str | None,
@@ -55,8 +21,8 @@ def upload(conn: Connection, user_id: int, filename: str, data: bytes, declared:
     if len(data) > max_bytes:
         raise TooLarge(f"the file is larger than {max_bytes // (1024 * 1024)} MB",
                        {"file": "too large"})
-    kind = sniff_type(data, declared)
-    if kind is None:
+    kind = media_types.sniff(data, filename or "", declared)
+    if kind not in media_types.ACCEPTED_TYPES:
         raise UnsupportedFile("only images (JPEG, PNG, WebP, GIF), MP4/3GP video, PDF and "
                               "office documents are accepted", {"file": "unsupported type"})
     name = (filename or "file").replace("\x00", "").strip()[:255] or "file"
