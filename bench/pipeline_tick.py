@@ -3,13 +3,14 @@
 200 users, 3,000 online devices (15 each), 1,000,000 leads, 100 sequences (3 steps), 1,000,000
 contacts of which 100,000 are due. Measured in one run, on the same data:
 - materialise: `materialise_sequence_messages` alone (lock, read, render, choose devices, COPY into
-  the stage, INSERT ... ON CONFLICT, sequence_logs, contacts advanced) for the 100,000 due;
+  the stage, INSERT ... ON CONFLICT, contacts advanced) for the 100,000 due; since migration 0090
+  the message row is the step's only write (the sequence log is a view over it);
 - baseline: a COPY of the same 100,000 message rows into a copy of message_queue (same indexes
-  and foreign keys; the COPY without foreign keys is reported beside it);
+  and the foreign keys that remain; the COPY without foreign keys is reported beside it);
 - tick: the whole Dagster job in-process (incremental enrolment, the same 100,000 steps,
   campaigns, stats, maintenance, checks), after the due state is restored; the hourly full
   enrolment scan over the 1M leads is timed separately.
-Goal: tick <= 10 s and materialise <= 3x the COPY.
+Goal (issue 18): tick <= 10 s and materialise <= 2x the COPY.
 """
 
 import io
@@ -34,7 +35,8 @@ NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 TEMPLATE = "{Hi|Hello|Hey} {{ first_name }}, day {{ 1 }} of your {{ city | default('') }} plan!"
 COLUMNS = (
     "user_id, device_id, lead_id, phone, message_type, body, source, sequence_id, contact_id, "
-    "step_id, broadcast_job_id, pinned, dedupe_key, status, not_before, created_at, updated_at"
+    "step_id, step_day, broadcast_job_id, pinned, dedupe_key, status, not_before, created_at,"
+    " updated_at"
 )
 
 
@@ -81,7 +83,7 @@ def set_due_state(url: str) -> None:
     """100,000 contacts due now (1,000 per sequence), the rest due in the future."""
     with psycopg.connect(url, autocommit=True) as conn:
         # CASCADE: the timeline and inbox tables refer to messages (empty here)
-        conn.execute("TRUNCATE message_queue, sequence_logs, broadcast_jobs CASCADE")
+        conn.execute("TRUNCATE message_queue, sequence_skips, broadcast_jobs CASCADE")
         conn.execute(
             "UPDATE sequence_contacts SET current_day = 0, last_queued_on = NULL,"
             " status = 'active', completed_at = NULL,"
@@ -135,8 +137,8 @@ def main() -> None:
         generated = generate(url)
         print(f"data generated in {generated:.1f} s", flush=True)
 
-        from dripfleet.stores.enrolment import enrol_matching_leads
-        from dripfleet.stores.sequence_messages import materialise_sequence_messages
+        from dripfleet.materialise.enrolment import enrol_matching_leads
+        from dripfleet.materialise.sequences import materialise_sequence_messages
         from pipelines.tick import run_tick
 
         engine = get_engine(url)
@@ -175,10 +177,10 @@ def main() -> None:
         with psycopg.connect(server, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     ratio = materialise / baseline
-    ok = tick_seconds <= 10 and ratio <= 3
+    ok = tick_seconds <= 10 and ratio <= 2
     line = {
         "value": round(tick_seconds, 2), "unit": "s/tick", "baseline": round(baseline, 2),
-        "ratio": round(ratio, 2), "goal": "tick <= 10 s and materialise <= 3x COPY",
+        "ratio": round(ratio, 2), "goal": "tick <= 10 s and materialise <= 2x COPY",
         "ok": ok, "materialise_s": round(materialise, 2), "copy_s": round(baseline, 2),
         "copy_without_fk_s": round(plain_copy, 2), "full_enrolment_scan_s": round(full_scan, 2),
         "due": DUE, "contacts": LEADS, "leads": LEADS, "devices": USERS * DEVICES_PER_USER,

@@ -5,11 +5,12 @@ from typing import Any
 from sqlalchemy import Connection
 
 from dripfleet.queries import queries
+from dripfleet.stores import messages
 
 queries.require(
     "campaigns_list", "campaigns_get", "campaigns_lock", "campaigns_insert", "campaigns_update",
     "campaigns_set_status", "campaigns_delete", "campaign_messages_hold",
-    "campaign_messages_release", "campaign_messages_cancel", "campaign_audience_count",
+    "campaign_messages_release", "campaign_audience_count",
     "campaign_message_counts", "campaign_audience_sample", "campaigns_list_counts",
     "campaigns_set_priority", "campaign_messages_relane", "audience_count_capped",
 )
@@ -95,7 +96,7 @@ def release_messages(conn: Connection, user_id: int, campaign_id: int) -> int:
 
 def cancel_messages(conn: Connection, user_id: int, campaign_id: int) -> None:
     """queued/held → cancelled (counted on their batches)."""
-    _messages("campaign_messages_cancel", conn, user_id, campaign_id)
+    messages.cancel_waiting(conn, user_id, campaign_id=campaign_id)
 
 
 def audience_count(conn: Connection, user_id: int, niche: str | None,

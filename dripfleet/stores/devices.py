@@ -6,10 +6,11 @@ from typing import Any
 from sqlalchemy import Connection
 
 from dripfleet.queries import queries
+from dripfleet.stores import messages
 
 queries.require(
     "devices_exists", "devices_owned_ids", "devices_list", "devices_lock",
-    "devices_insert", "devices_update", "devices_open_messages", "devices_cancel_waiting",
+    "devices_insert", "devices_update", "devices_open_messages",
     "devices_delete", "devices_request_pairing", "devices_pairing", "devices_logout",
     "devices_set_warmup", "devices_lift_restriction",
 )
@@ -90,8 +91,7 @@ def open_messages(conn: Connection, user_id: int, device_id: int) -> dict[str, i
 
 def cancel_waiting(conn: Connection, user_id: int, device_id: int) -> None:
     """queued/held → cancelled for this device."""
-    conn.execute(queries.text("devices_cancel_waiting"),
-                 {"user_id": user_id, "device_id": device_id})
+    messages.cancel_waiting(conn, user_id, device_id=device_id)
 
 
 def delete_device(conn: Connection, user_id: int, device_id: int) -> bool:

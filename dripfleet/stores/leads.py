@@ -7,6 +7,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from dripfleet.queries import queries
+from dripfleet.stores import messages
 
 UNIQUE_VIOLATION = "23505"
 
@@ -15,7 +16,7 @@ queries.require(
     "leads_insert", "leads_update", "leads_phone_taken", "lead_sequences_lock",
     "lead_contacts_lock", "leads_lock",
     "leads_delete",
-    "leads_cancel_open_messages", "leads_export", "leads_import_lock", "leads_import_stage",
+    "leads_export", "leads_import_lock", "leads_import_stage",
     "leads_import_copy", "leads_import_merge", "leads_import_sort_memory", "leads_import_upsert",
     "leads_import_any", "leads_import_clear", "leads_import_no_jit",
 )
@@ -111,8 +112,7 @@ def delete_lead(conn: Connection, user_id: int, lead_id: int) -> bool:
 
 def cancel_open_messages(conn: Connection, user_id: int, lead_id: int) -> None:
     """queued/held → cancelled for one lead."""
-    conn.execute(queries.text("leads_cancel_open_messages"),
-                 {"user_id": user_id, "lead_id": lead_id})
+    messages.cancel_waiting(conn, user_id, lead_id=lead_id)
 
 
 def export_rows(conn: Connection, user_id: int) -> Any:

@@ -8,7 +8,7 @@ from dripfleet.queries import queries
 
 queries.require(
     "message_lead_for_send", "message_device_for_send", "lock_materialise", "message_insert",
-    "message_id_by_dedupe_key", "message_get", "messages_list",
+    "message_id_by_dedupe_key", "message_get", "messages_list", "messages_cancel_waiting",
 )
 
 INSERT_FIELDS = ("device_id", "lead_id", "phone", "message_type", "body", "media_url",
@@ -63,3 +63,18 @@ def list_messages(conn: Connection, user_id: int, limit: int = 50, before: int |
         "campaign_id": campaign_id, "sequence_id": sequence_id, "status": status,
     }).mappings()
     return [dict(row) for row in rows]
+
+
+def cancel_waiting(
+    conn: Connection, user_id: int, *, campaign_id: int | None = None,
+    sequence_id: int | None = None, contact_id: int | None = None, device_id: int | None = None,
+    lead_id: int | None = None,
+) -> int:
+    """queued/held → cancelled for the user's messages matching every filter given (counted on
+    their batches); how many."""
+    if campaign_id is sequence_id is contact_id is device_id is lead_id is None:
+        raise ValueError("cancel_waiting needs at least one filter")
+    return int(conn.execute(queries.text("messages_cancel_waiting"), {
+        "user_id": user_id, "campaign_id": campaign_id, "sequence_id": sequence_id,
+        "contact_id": contact_id, "device_id": device_id, "lead_id": lead_id,
+    }).scalar_one())

@@ -6,12 +6,13 @@ from typing import Any
 from sqlalchemy import Connection
 
 from dripfleet.queries import queries
+from dripfleet.stores import messages
 
 queries.require(
     "sequences_list", "sequences_get", "sequences_lock", "sequences_insert", "sequences_update",
     "sequences_set_status", "sequences_delete", "sequence_steps_list", "sequence_steps_upsert",
     "sequence_steps_delete_other_days", "sequence_first_step", "sequence_messages_hold",
-    "sequence_messages_release", "sequence_messages_cancel", "sequence_contacts_insert",
+    "sequence_messages_release", "sequence_contacts_insert",
     "sequence_contacts_list", "sequence_contacts_delete",
     "sequence_logs_list", "sequences_owned",
 )
@@ -126,8 +127,7 @@ def release_messages(conn: Connection, user_id: int, sequence_id: int) -> int:
 def cancel_messages(conn: Connection, user_id: int, sequence_id: int,
                     contact_id: int | None = None) -> None:
     """queued/held → cancelled for the sequence (or one of its contacts)."""
-    conn.execute(queries.text("sequence_messages_cancel"),
-                 {"user_id": user_id, "sequence_id": sequence_id, "contact_id": contact_id})
+    messages.cancel_waiting(conn, user_id, sequence_id=sequence_id, contact_id=contact_id)
 
 
 def add_contacts(conn: Connection, user_id: int, sequence_id: int, lead_ids: list[int],

@@ -68,19 +68,6 @@ WHERE user_id = :user_id AND campaign_id = :campaign_id AND status = 'queued'
 UPDATE message_queue SET status = 'queued', updated_at = now()
 WHERE user_id = :user_id AND campaign_id = :campaign_id AND status = 'held'
 
--- name: campaign_messages_cancel
-WITH cancelled AS (
-    UPDATE message_queue SET status = 'cancelled', updated_at = now()
-    WHERE user_id = :user_id AND campaign_id = :campaign_id AND status IN ('queued', 'held')
-    RETURNING broadcast_job_id
-), per_job AS (
-    SELECT broadcast_job_id, count(*) AS n FROM cancelled
-    WHERE broadcast_job_id IS NOT NULL GROUP BY broadcast_job_id
-)
-UPDATE broadcast_jobs j SET cancelled_count = j.cancelled_count + per_job.n
-FROM per_job
-WHERE j.id = per_job.broadcast_job_id AND j.user_id = :user_id
-
 -- name: campaign_audience_count
 -- Leads the campaign would reach now: niche (null = all), target status, not opted out.
 SELECT count(*) FROM leads

@@ -89,19 +89,6 @@ SELECT count(*) FILTER (WHERE status = 'sending') AS sending,
 FROM message_queue
 WHERE user_id = :user_id AND device_id = :device_id AND status IN ('queued', 'held', 'sending')
 
--- name: devices_cancel_waiting
-WITH cancelled AS (
-    UPDATE message_queue SET status = 'cancelled', updated_at = now()
-    WHERE user_id = :user_id AND device_id = :device_id AND status IN ('queued', 'held')
-    RETURNING broadcast_job_id
-), per_job AS (
-    SELECT broadcast_job_id, count(*) AS n FROM cancelled
-    WHERE broadcast_job_id IS NOT NULL GROUP BY broadcast_job_id
-)
-UPDATE broadcast_jobs j SET cancelled_count = j.cancelled_count + per_job.n
-FROM per_job
-WHERE j.id = per_job.broadcast_job_id AND j.user_id = :user_id
-
 -- name: devices_delete
 DELETE FROM devices WHERE user_id = :user_id AND id = :device_id RETURNING id
 

@@ -85,20 +85,6 @@ SELECT id FROM leads WHERE user_id = :user_id AND id = :lead_id FOR UPDATE
 -- name: leads_delete
 DELETE FROM leads WHERE user_id = :user_id AND id = :lead_id RETURNING id
 
--- name: leads_cancel_open_messages
--- A deleted or opted-out lead's waiting messages are cancelled (counted on their batches).
-WITH cancelled AS (
-    UPDATE message_queue SET status = 'cancelled', updated_at = now()
-    WHERE user_id = :user_id AND lead_id = :lead_id AND status IN ('queued', 'held')
-    RETURNING broadcast_job_id
-), per_job AS (
-    SELECT broadcast_job_id, count(*) AS n FROM cancelled
-    WHERE broadcast_job_id IS NOT NULL GROUP BY broadcast_job_id
-)
-UPDATE broadcast_jobs j SET cancelled_count = j.cancelled_count + per_job.n
-FROM per_job
-WHERE j.id = per_job.broadcast_job_id AND j.user_id = :user_id
-
 -- name: leads_export
 -- Every lead of the user in id order, for the CSV export.
 SELECT id, phone, name, niches, target_status, preferred_device_id, attributes

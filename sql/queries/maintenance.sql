@@ -1,22 +1,17 @@
 -- name: expire_old_messages
--- Messages that waited (queued or held) longer than the maximum age are expired, counted on their
--- batch, and their sequence log notes it.
+-- Messages that waited (queued or held) longer than the maximum age are expired and counted on
+-- their batch (a sequence step's log shows it as failed: expired).
 WITH expired AS (
     UPDATE message_queue
     SET status = 'expired', last_error = 'expired: waited longer than ' || :max_age_hours || ' h',
         updated_at = now()
     WHERE status IN ('queued', 'held') AND created_at < :cutoff
-    RETURNING id, broadcast_job_id
-), counted AS (
-    UPDATE broadcast_jobs b SET expired_count = b.expired_count + e.n
-    FROM (SELECT broadcast_job_id, count(*) AS n FROM expired
-          WHERE broadcast_job_id IS NOT NULL GROUP BY broadcast_job_id) e
-    WHERE b.id = e.broadcast_job_id
-), logged AS (
-    UPDATE sequence_logs l SET status = 'failed', error = 'expired', updated_at = now()
-    FROM expired WHERE l.message_id = expired.id AND l.status = 'queued'
+    RETURNING id, broadcast_job_id, status
 )
-SELECT count(*) FROM expired
+SELECT count(*),
+       (SELECT broadcast_jobs_count(array_agg(broadcast_job_id), array_agg(status))
+        FROM expired HAVING count(*) > 0) AS jobs
+FROM expired
 
 -- name: prune_device_outcomes
 -- Per-device hourly outcome counts are kept for :keep_days days (the rolling rates read 24 h and

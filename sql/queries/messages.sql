@@ -64,3 +64,22 @@ WHERE user_id = :user_id
   AND (CAST(:status AS text) IS NULL OR status = :status)
 ORDER BY id DESC
 LIMIT :limit
+
+-- name: messages_cancel_waiting
+-- Waiting (queued or held) messages of the user that match every filter given (null = any):
+-- cancelled and counted on their batches. A campaign or sequence stopped, a contact removed, a
+-- device or lead deleted. Each filter walks its own index (campaign, sequence, device, lead).
+WITH cancelled AS (
+    UPDATE message_queue SET status = 'cancelled', updated_at = now()
+    WHERE user_id = :user_id AND status IN ('queued', 'held')
+      AND (CAST(:campaign_id AS bigint) IS NULL OR campaign_id = :campaign_id)
+      AND (CAST(:sequence_id AS bigint) IS NULL OR sequence_id = :sequence_id)
+      AND (CAST(:contact_id AS bigint) IS NULL OR contact_id = :contact_id)
+      AND (CAST(:device_id AS bigint) IS NULL OR device_id = :device_id)
+      AND (CAST(:lead_id AS bigint) IS NULL OR lead_id = :lead_id)
+    RETURNING broadcast_job_id, status
+)
+SELECT count(*) AS cancelled,
+       (SELECT broadcast_jobs_count(array_agg(broadcast_job_id), array_agg(status))
+        FROM cancelled HAVING count(*) > 0) AS jobs
+FROM cancelled

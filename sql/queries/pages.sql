@@ -144,8 +144,8 @@ LEFT JOIN (page p JOIN leads l ON l.user_id = :user_id AND l.id = p.lead_id) ON 
 ORDER BY p.id
 
 -- name: pages_sequence_logs
--- A sequence's log, newest first (sequence_logs_sequence_idx (sequence_id, id DESC)): :after
--- is older, :before newer. Each row names its lead and its step (day, send time, the start of
+-- A sequence's log, newest first (message_queue_step_log_idx and sequence_skips_sequence_idx,
+-- both (sequence_id, id), merged by id): :after is older, :before newer. Each row names its lead and its step (day, send time, the start of
 -- its message) instead of ids.
 WITH f AS NOT MATERIALIZED (
     SELECT g.id, g.contact_id, g.step_id, g.day, g.status, g.message_id, g.error, g.queued_at,

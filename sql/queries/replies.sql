@@ -58,17 +58,11 @@ WITH c AS (
     WHERE q.lead_id = ANY(CAST(:lead_ids AS bigint[])) AND q.contact_id = c.id
       AND (q.status = 'queued' OR (q.status = 'held' AND c.on_reply = 'stop'))
     RETURNING q.id, q.status, q.broadcast_job_id
-), jobs AS (
-    UPDATE broadcast_jobs b SET cancelled_count = b.cancelled_count + x.n
-    FROM (SELECT broadcast_job_id, count(*) AS n FROM changed
-          WHERE status = 'cancelled' AND broadcast_job_id IS NOT NULL GROUP BY 1) x
-    WHERE b.id = x.broadcast_job_id
-), logs AS (
-    UPDATE sequence_logs g SET status = 'skipped', error = 'lead replied', updated_at = now()
-    FROM changed WHERE g.message_id = changed.id AND changed.status = 'cancelled'
 )
 SELECT count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
-       count(*) FILTER (WHERE status = 'held') AS held
+       count(*) FILTER (WHERE status = 'held') AS held,
+       (SELECT broadcast_jobs_count(array_agg(broadcast_job_id), array_agg(status))
+        FROM changed HAVING count(*) > 0) AS jobs
 FROM changed
 
 -- name: replies_resume_contact

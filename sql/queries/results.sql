@@ -57,7 +57,7 @@ SELECT id, name, status FROM sequences WHERE user_id = :user_id AND id = :sequen
 -- name: sequence_step_stats
 -- Per step (day) of a sequence: the contacts that reached it (one sequence_logs row each, written
 -- when the step is queued or skipped) and what became of their message. Read by
--- sequence_logs_sequence_idx, each message by primary key.
+-- the view's (sequence_id, id) indexes; the message is the log row itself.
 --   queued     waiting: queued, held or sending
 --   skipped    no send: a template problem (no message), or the message was cancelled (the
 --              lead opted out or replied before it went, the contact was removed)

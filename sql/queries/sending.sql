@@ -81,18 +81,14 @@ WITH picked AS (
     RETURNING q.id, q.user_id, q.device_id, q.lead_id, q.phone, q.message_type, q.body,
               q.media_url, q.media_id, q.caption, q.filename, q.attempts, q.max_attempts,
               q.status, q.broadcast_job_id, q.last_error
-), cancelled_jobs AS (
-    UPDATE broadcast_jobs b SET cancelled_count = b.cancelled_count + c.n
-    FROM (SELECT broadcast_job_id, count(*) AS n FROM claimed
-          WHERE status = 'cancelled' AND broadcast_job_id IS NOT NULL GROUP BY 1) c
-    WHERE b.id = c.broadcast_job_id
-), cancelled_logs AS (
-    UPDATE sequence_logs s SET status = 'skipped', error = claimed.last_error, updated_at = now()
-    FROM claimed WHERE s.message_id = claimed.id AND claimed.status = 'cancelled'
+), counted AS (
+    -- always one row; the function runs only when the claim cancelled something (rare)
+    SELECT (SELECT broadcast_jobs_count(array_agg(broadcast_job_id), array_agg(status))
+            FROM claimed WHERE status = 'cancelled' HAVING count(*) > 0) AS jobs
 )
 SELECT id, user_id, device_id, lead_id, phone, message_type, body, media_url, media_id, caption,
        filename, attempts, max_attempts, status
-FROM claimed
+FROM claimed CROSS JOIN counted
 
 -- name: claim_misses
 -- For devices whose claim found nothing: seconds until the device may send again and until its
@@ -115,7 +111,7 @@ WHERE d.id = ANY(CAST(:device_ids AS bigint[]))
 -- name: record_outcomes
 -- Record a batch of send outcomes in one statement: the message (conditional on still being
 -- ours and 'sending'), the device's next_send_at = finish + uniform(min, max) and failure
--- counter, the broadcast job's counters, the sequence log row, the device's hourly outcome
+-- counter, the broadcast job's counters (broadcast_jobs_count), the device's hourly outcome
 -- counts and the content-failure counters of campaigns and sequence steps. Kinds: sent;
 -- transient (queued again after backoff, failed once attempts are spent); permanent (failed
 -- now); requeue (device-fatal or shutdown: back to queued, the attempt refunded). Classes
@@ -249,24 +245,9 @@ WITH o AS (
         device_failures = h.device_failures + EXCLUDED.device_failures,
         recipient_failures = h.recipient_failures + EXCLUDED.recipient_failures,
         content_failures = h.content_failures + EXCLUDED.content_failures
-), j AS (
-    UPDATE broadcast_jobs b SET
-        sent_count = b.sent_count + c.sent,
-        failed_count = b.failed_count + c.failed,
-        finished_at = CASE WHEN b.sent_count + c.sent + b.failed_count + c.failed
-                                + b.cancelled_count + b.expired_count >= b.total_count
-                           THEN coalesce(b.finished_at, now()) ELSE b.finished_at END
-    FROM (SELECT broadcast_job_id,
-                 count(*) FILTER (WHERE status = 'sent') AS sent,
-                 count(*) FILTER (WHERE status = 'failed') AS failed
-          FROM done WHERE broadcast_job_id IS NOT NULL AND status IN ('sent', 'failed')
-          GROUP BY 1) c
-    WHERE b.id = c.broadcast_job_id
-), l AS (
-    UPDATE sequence_logs s SET
-        status = done.status, sent_at = done.sent_at, error = done.last_error, updated_at = now()
+), counted AS (
+    SELECT broadcast_jobs_count(array_agg(broadcast_job_id), array_agg(status)) AS jobs
     FROM done
-    WHERE s.message_id = done.id AND done.status IN ('sent', 'failed')
 ), finals AS (
     -- final outcomes of campaign and sequence messages, in the order the sends finished
     SELECT campaign_id, step_id, status, failure_class, last_error, n FROM m
@@ -340,7 +321,7 @@ WITH o AS (
 SELECT done.id, done.status, done.device_id, d.wait_s, d.status AS device_status,
        NULL::bigint AS paused_campaign_id, NULL::bigint AS paused_sequence_id,
        NULL::bigint AS paused_user_id
-FROM done LEFT JOIN d ON d.id = done.device_id
+FROM done LEFT JOIN d ON d.id = done.device_id CROSS JOIN counted
 UNION ALL
 SELECT NULL, NULL, NULL, NULL, NULL, id, NULL, user_id FROM campaigns_counted WHERE paused
 UNION ALL
@@ -384,18 +365,12 @@ WITH r AS (
         secs => devices.min_delay_s + random() * (devices.max_delay_s - devices.min_delay_s)))
     FROM (SELECT DISTINCT device_id FROM m WHERE device_id IS NOT NULL) x
     WHERE devices.id = x.device_id
-), j AS (
-    UPDATE broadcast_jobs b SET failed_count = b.failed_count + c.n
-    FROM (SELECT broadcast_job_id, count(*) AS n FROM m
-          WHERE status = 'failed' AND broadcast_job_id IS NOT NULL GROUP BY 1) c
-    WHERE b.id = c.broadcast_job_id
-), l AS (
-    UPDATE sequence_logs s SET status = 'failed', error = m.last_error, updated_at = now()
-    FROM m WHERE s.message_id = m.id AND m.status = 'failed'
+), counted AS (
+    SELECT broadcast_jobs_count(array_agg(broadcast_job_id), array_agg(status)) AS jobs FROM m
 )
 SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
        count(*) FILTER (WHERE status = 'failed') AS failed
-FROM m
+FROM m CROSS JOIN counted
 
 -- name: failover_messages
 -- Move the unpinned queued / held messages of devices that are not usable (logged out, banned,
@@ -479,22 +454,16 @@ WITH l AS (
                                updated_at = now()
     FROM l
     WHERE q.lead_id = l.id AND q.status IN ('queued', 'held')
-    RETURNING q.id, q.broadcast_job_id
-), j AS (
-    UPDATE broadcast_jobs b SET cancelled_count = b.cancelled_count + x.n
-    FROM (SELECT broadcast_job_id, count(*) AS n FROM c
-          WHERE broadcast_job_id IS NOT NULL GROUP BY 1) x
-    WHERE b.id = x.broadcast_job_id
-), g AS (
-    UPDATE sequence_logs s SET status = 'skipped', error = 'lead opted out', updated_at = now()
-    FROM c WHERE s.message_id = c.id
+    RETURNING q.id, q.broadcast_job_id, q.status
+), counted AS (
+    SELECT broadcast_jobs_count(array_agg(broadcast_job_id), array_agg(status)) AS jobs FROM c
 ), s AS (
     UPDATE sequence_contacts sc SET status = 'opted_out', updated_at = now()
     FROM l
     WHERE sc.lead_id = l.id AND sc.status IN ('active', 'paused')
 )
 SELECT (SELECT count(*) FROM l) AS leads, (SELECT count(*) FROM c) AS cancelled,
-       (SELECT n FROM webhooks) AS webhooks
+       (SELECT n FROM webhooks) AS webhooks, (SELECT jobs FROM counted) AS jobs
 
 -- name: recent_sends
 -- Ages (seconds) of each device's sends in the last day, for hourly / daily caps.

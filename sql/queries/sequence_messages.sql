@@ -81,16 +81,18 @@ ORDER BY sc.id
 FOR UPDATE OF sc SKIP LOCKED
 
 -- name: insert_staged_sequence_messages
--- Insert the staged batch; only rows actually inserted get their sequence_logs row and advance
--- their contact (current_day, last_queued_on, next_due_at, completed after the last step). For
+-- Insert the staged batch: one row per step, which is also the step's log entry (the
+-- sequence_logs view reads it); only rows actually inserted advance their contact (current_day,
+-- last_queued_on, next_due_at, completed after the last step). For
 -- the users' webhook endpoints: message.queued (only endpoints that ask for it by name) and
 -- contact.completed.
 WITH ins AS (
     INSERT INTO message_queue (
         user_id, device_id, lead_id, phone, message_type, body, media_url, media_id, caption,
-        filename, source, sequence_id, contact_id, step_id, broadcast_job_id, pinned, dedupe_key)
+        filename, source, sequence_id, contact_id, step_id, step_day, broadcast_job_id, pinned,
+        dedupe_key)
     SELECT user_id, device_id, lead_id, phone, message_type, body, media_url, media_id, caption,
-           filename, 'sequence', sequence_id, contact_id, step_id, broadcast_job_id, pinned,
+           filename, 'sequence', sequence_id, contact_id, step_id, day, broadcast_job_id, pinned,
            dedupe_key
     FROM message_stage
     WHERE problem IS NULL AND device_id IS NOT NULL
@@ -99,12 +101,6 @@ WITH ins AS (
 ), done AS (
     SELECT ins.id AS message_id, st.*
     FROM ins JOIN message_stage st ON st.dedupe_key = ins.dedupe_key
-), logged AS (
-    INSERT INTO sequence_logs (user_id, sequence_id, contact_id, step_id, day, status, message_id,
-                               queued_at)
-    SELECT user_id, sequence_id, contact_id, step_id, day, 'queued', message_id, :now
-    FROM done
-    ON CONFLICT (contact_id, day) DO NOTHING
 ), advanced AS (
     UPDATE sequence_contacts sc
     SET current_day = done.day,
@@ -141,12 +137,12 @@ SELECT broadcast_job_id, count(*) AS inserted,
 FROM done GROUP BY broadcast_job_id
 
 -- name: skip_staged_sequence_steps
--- Steps whose template cannot be rendered: a 'skipped' log row with the reason, and the contact
--- moves on to the next step (the schedule keeps going rather than retrying every minute).
+-- Steps whose template cannot be rendered: a sequence_skips row with the reason (the log shows it
+-- as skipped), and the contact moves on to the next step (the schedule keeps going rather than
+-- retrying every minute).
 WITH logged AS (
-    INSERT INTO sequence_logs (user_id, sequence_id, contact_id, step_id, day, status, error,
-                               queued_at)
-    SELECT user_id, sequence_id, contact_id, step_id, day, 'skipped', problem, :now
+    INSERT INTO sequence_skips (user_id, sequence_id, contact_id, step_id, day, error, skipped_at)
+    SELECT user_id, sequence_id, contact_id, step_id, day, problem, :now
     FROM message_stage
     WHERE problem IS NOT NULL
     ON CONFLICT (contact_id, day) DO NOTHING

@@ -88,22 +88,6 @@ WHERE q.user_id = :user_id AND q.sequence_id = :sequence_id AND q.status = 'held
   AND NOT EXISTS (SELECT 1 FROM sequence_contacts sc
                   WHERE sc.id = q.contact_id AND sc.status = 'paused')
 
--- name: sequence_messages_cancel
--- Deleting a sequence (or one contact) cancels what is still waiting, counted on its batch.
-WITH cancelled AS (
-    UPDATE message_queue SET status = 'cancelled', updated_at = now()
-    WHERE user_id = :user_id AND sequence_id = :sequence_id
-      AND status IN ('queued', 'held')
-      AND (CAST(:contact_id AS bigint) IS NULL OR contact_id = :contact_id)
-    RETURNING broadcast_job_id
-), per_job AS (
-    SELECT broadcast_job_id, count(*) AS n FROM cancelled
-    WHERE broadcast_job_id IS NOT NULL GROUP BY broadcast_job_id
-)
-UPDATE broadcast_jobs j SET cancelled_count = j.cancelled_count + per_job.n
-FROM per_job
-WHERE j.id = per_job.broadcast_job_id AND j.user_id = :user_id
-
 -- name: sequence_contacts_insert
 -- Enrol leads by id (already owned by the user, checked by the caller); existing pairs stay.
 INSERT INTO sequence_contacts (user_id, sequence_id, lead_id, next_due_at)
@@ -118,7 +102,7 @@ SELECT c.id, c.lead_id, l.phone, l.name, c.status, c.current_day, c.enrolled_at,
        (SELECT count(*) FROM sequence_steps st WHERE st.sequence_id = c.sequence_id)
            AS total_days,
        -- progress counts steps the device has sent, not merely queued (issue 17); both probe
-       -- the (contact_id, day) unique index
+       -- message_queue_step_contact_idx (contact_id, day)
        (SELECT count(*) FROM sequence_logs g
         WHERE g.user_id = c.user_id AND g.contact_id = c.id AND g.status = 'sent')::int
            AS sent_days,

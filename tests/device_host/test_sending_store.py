@@ -59,8 +59,8 @@ def test_opt_out_cancels_messages_and_stops_sequences_with_logs(fleet, engine):
     contact = fleet.sql("INSERT INTO sequence_contacts (user_id, sequence_id, lead_id) VALUES"
                         " (:u, :s, :l) RETURNING id", u=user, s=seq, l=lead[0])[0][0]
     message = fleet.queue(user, device, lead=lead)[0]
-    fleet.sql("INSERT INTO sequence_logs (user_id, sequence_id, contact_id, day, message_id)"
-              " VALUES (:u, :s, :c, 1, :m)", u=user, s=seq, c=contact, m=message)
+    fleet.sql("UPDATE message_queue SET sequence_id = :s, contact_id = :c, step_day = 1"
+              " WHERE id = :m", s=seq, c=contact, m=message)
     with engine.begin() as conn:
         assert sending.opt_out_lead(conn, user, lead[1]) == {"leads": 1, "cancelled": 1}
     assert fleet.sql("SELECT status FROM message_queue WHERE id = :m", m=message)[0][0] == (

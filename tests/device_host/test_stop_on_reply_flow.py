@@ -151,4 +151,6 @@ def test_sim_reply_from_a_contact_follows_the_sequences_on_reply_rule(
         assert sent_to.count(replier_phone) == 1 and sent_to.count(control_phone) == 2
     else:
         fleet.wait_until(lambda: len(fleet.deliveries(device)) == 4)
+        # the network has it; the worker records the outcome just after
+        fleet.wait_until(lambda: _day_two(fleet, replier) != [("sending",)])
         assert _day_two(fleet, replier) == [("sent",)]

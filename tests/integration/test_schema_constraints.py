@@ -98,8 +98,31 @@ def test_message_with_another_users_sequence_or_campaign_is_rejected(engine, wor
     a, b = world["a"], world["b"]
     with pytest.raises(IntegrityError, match="message_queue_sequence_fkey"):
         insert_message(engine, a["user"], a["device"], key="x1", sequence_id=b["sequence"])
-    with pytest.raises(IntegrityError, match="message_queue_contact_fkey"):
-        insert_message(engine, a["user"], a["device"], key="x2", contact_id=b["contact"])
+
+
+@pytest.mark.parametrize("foreign", ["device", "lead"])
+def test_the_materialisers_insert_refuses_another_users_device_or_lead(engine, world, foreign):
+    """The statement every tick inserts sequence messages with (migration 0090 dropped the
+    history-only keys: what is sent stays tenant-checked by the database)."""
+    from dripfleet.materialise import staging
+    from dripfleet.queries import queries
+
+    a, b = world["a"], world["b"]
+    device = b["device"] if foreign == "device" else a["device"]
+    lead = b["lead"] if foreign == "lead" else a["lead"]
+    row = dict.fromkeys(staging.STAGE_COLUMNS)
+    row.update(user_id=a["user"], device_id=device, lead_id=lead, phone="+60123456789",
+               message_type="text", body="hi", sequence_id=a["sequence"],
+               contact_id=a["contact"], step_id=a["step"], pinned=False,
+               dedupe_key=f"seq:{a['contact']}:{a['step']}", day=1)
+    with pytest.raises(IntegrityError, match=f"message_queue_{foreign}_fkey"):
+        with engine.begin() as conn:
+            staging.begin_batch(conn)
+            staging.copy_to_stage(conn, [[row[c] for c in staging.STAGE_COLUMNS]])
+            conn.execute(queries.text("insert_staged_sequence_messages"),
+                         {"now": "2026-04-01T09:00:00+00:00"})
+    assert run(engine, "SELECT count(*) FROM message_queue WHERE user_id = :u",
+               u=a["user"]) == 0
 
 
 def test_contact_joining_another_users_lead_or_sequence_is_rejected(engine, world):

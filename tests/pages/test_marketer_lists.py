@@ -111,9 +111,13 @@ def _sequence(engine: Engine, user_id: int, contacts: int) -> tuple[int, list[in
                 " RETURNING id", u=user_id, s=sequence, leads=leads)]
     _sql(engine, "UPDATE sequence_contacts SET status = 'paused' WHERE id = ANY(:ids)",
          ids=ids[-5:])
-    _sql(engine, "INSERT INTO sequence_logs (user_id, sequence_id, contact_id, step_id, day,"
-                 " status, sent_at) SELECT :u, :s, c, :st, 1, 'sent', now()"
-                 " FROM unnest(CAST(:ids AS bigint[])) c ORDER BY c",
+    # each day-1 message, sent, is that step's log entry
+    _sql(engine, "INSERT INTO message_queue (user_id, lead_id, phone, body, source, sequence_id,"
+                 " contact_id, step_id, step_day, dedupe_key, status, sent_at)"
+                 " SELECT :u, c.lead_id, l.phone, 'Hi', 'sequence', :s, c.id, :st, 1,"
+                 " 'log:' || c.id, 'sent', now()"
+                 " FROM sequence_contacts c JOIN leads l ON l.id = c.lead_id"
+                 " WHERE c.id = ANY(CAST(:ids AS bigint[])) ORDER BY c.id",
          u=user_id, s=sequence, st=step, ids=ids)
     return sequence, leads
 

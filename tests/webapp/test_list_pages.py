@@ -82,8 +82,9 @@ def test_sequence_lists_keep_each_others_place_and_say_a_bad_status(user, engine
                               " (:u, 'Welcome', 'fitness') RETURNING id", u=user.id)
     scalar(engine, "WITH c AS (INSERT INTO sequence_contacts (user_id, sequence_id, lead_id)"
                    " SELECT :u, :s, id FROM leads WHERE user_id = :u ORDER BY id RETURNING id),"
-                   " g AS (INSERT INTO sequence_logs (user_id, sequence_id, contact_id, day)"
-                   " SELECT :u, :s, id, 1 FROM c RETURNING 1) SELECT count(*) FROM g",
+                   " g AS (INSERT INTO sequence_skips (user_id, sequence_id, contact_id, day,"
+                   " error) SELECT :u, :s, id, 1, 'template' FROM c RETURNING 1)"
+                   " SELECT count(*) FROM g",
            u=user.id, s=sequence)
     newest = scalar(engine, "SELECT max(id) FROM sequence_logs WHERE sequence_id = :s",
                     s=sequence)

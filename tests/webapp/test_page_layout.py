@@ -62,7 +62,8 @@ def test_the_dashboard_chart_has_dates_and_a_scale(marketer, engine):
 
 
 def _contact_on_day_one(engine, user_id: int) -> tuple[int, int, int]:
-    """A three-step sequence with one contact whose day 1 is queued: (sequence, contact, log)."""
+    """A three-step sequence with one contact whose day 1 is queued: (sequence, contact, its
+    message, which is the step's log entry)."""
     sequence = scalar(engine, "INSERT INTO sequences (user_id, name, niche, status) VALUES"
                               " (:u, 'Welcome', 'fitness', 'active') RETURNING id", u=user_id)
     for day in (1, 2, 3):
@@ -74,9 +75,13 @@ def _contact_on_day_one(engine, user_id: int) -> tuple[int, int, int]:
     contact = scalar(engine, "INSERT INTO sequence_contacts (user_id, sequence_id, lead_id,"
                              " current_day) VALUES (:u, :s, :l, 1) RETURNING id",
                      u=user_id, s=sequence, l=lead)
-    log = scalar(engine, "INSERT INTO sequence_logs (user_id, sequence_id, contact_id, day,"
-                         " status) VALUES (:u, :s, :c, 1, 'queued') RETURNING id",
-                 u=user_id, s=sequence, c=contact)
+    device = scalar(engine, "INSERT INTO devices (user_id, name) VALUES (:u, 'Phone') RETURNING id",
+                    u=user_id)
+    log = scalar(engine, "INSERT INTO message_queue (user_id, device_id, lead_id, phone, body,"
+                         " source, sequence_id, contact_id, step_day, dedupe_key)"
+                         " VALUES (:u, :d, :l, '+60123459001', 'x', 'sequence', :s, :c, 1,"
+                         " 'day-one:' || :c) RETURNING id",
+                 u=user_id, d=device, l=lead, s=sequence, c=contact)
     return sequence, contact, log
 
 
@@ -91,7 +96,7 @@ def test_contact_progress_counts_only_sent_steps(marketer, engine):
     sequence, _, log = _contact_on_day_one(engine, marketer.id)
     assert _progress(marketer, sequence) == ("day 1 of 3 queued",
                                              'data-sent="0" style="width: 0%"')
-    scalar(engine, "UPDATE sequence_logs SET status = 'sent', sent_at = now() WHERE id = :g"
+    scalar(engine, "UPDATE message_queue SET status = 'sent', sent_at = now() WHERE id = :g"
                    " RETURNING id", g=log)
     assert _progress(marketer, sequence) == ("day 1 of 3 sent",
                                              'data-sent="1" style="width: 33%"')
@@ -101,7 +106,8 @@ def test_the_api_contact_has_sent_days(alice, engine):
     sequence, contact, log = _contact_on_day_one(engine, int(alice.user["id"]))
     items = alice.get(f"/api/sequences/{sequence}/contacts").get_json()["items"]
     assert [(c["id"], c["current_day"], c["sent_days"]) for c in items] == [(contact, 1, 0)]
-    scalar(engine, "UPDATE sequence_logs SET status = 'sent' WHERE id = :g RETURNING id", g=log)
+    scalar(engine, "UPDATE message_queue SET status = 'sent', sent_at = now() WHERE id = :g"
+                   " RETURNING id", g=log)
     items = alice.get(f"/api/sequences/{sequence}/contacts").get_json()["items"]
     assert items[0]["sent_days"] == 1
 
