@@ -115,12 +115,12 @@ def test_the_materialisers_insert_refuses_another_users_device_or_lead(engine, w
                message_type="text", body="hi", sequence_id=a["sequence"],
                contact_id=a["contact"], step_id=a["step"], pinned=False,
                dedupe_key=f"seq:{a['contact']}:{a['step']}", day=1)
-    with pytest.raises(IntegrityError, match=f"message_queue_{foreign}_fkey"):
-        with engine.begin() as conn:
-            staging.begin_batch(conn)
-            staging.copy_to_stage(conn, [[row[c] for c in staging.STAGE_COLUMNS]])
-            conn.execute(queries.text("insert_staged_sequence_messages"),
-                         {"now": "2026-04-01T09:00:00+00:00"})
+    with (pytest.raises(IntegrityError, match=f"message_queue_{foreign}_fkey"),
+          engine.begin() as conn):
+        staging.begin_batch(conn)
+        staging.copy_to_stage(conn, [[row[c] for c in staging.STAGE_COLUMNS]])
+        conn.execute(queries.text("insert_staged_sequence_messages"),
+                     {"now": "2026-04-01T09:00:00+00:00"})
     assert run(engine, "SELECT count(*) FROM message_queue WHERE user_id = :u",
                u=a["user"]) == 0
 
