@@ -96,11 +96,9 @@ class World:
         """The device host's part in tests: every queued message becomes sent (counted on jobs)."""
         rows = self.sql(
             "WITH s AS (UPDATE message_queue SET status = 'sent', sent_at = now()"
-            " WHERE status = 'queued' RETURNING broadcast_job_id),"
-            " c AS (UPDATE broadcast_jobs b SET sent_count = b.sent_count + x.n"
-            " FROM (SELECT broadcast_job_id, count(*) n FROM s GROUP BY 1) x"
-            " WHERE b.id = x.broadcast_job_id)"
-            " SELECT count(*) AS n FROM s"
+            " WHERE status = 'queued' RETURNING broadcast_job_id, status)"
+            " SELECT count(*) AS n, (SELECT broadcast_jobs_count(array_agg(broadcast_job_id),"
+            " array_agg(status)) FROM s HAVING count(*) > 0) AS jobs FROM s"
         )
         return rows[0]["n"]
 
