@@ -145,7 +145,11 @@ WITH o AS (
         failure_class = CASE WHEN o.kind = 'sent' THEN NULL
                              ELSE coalesce(o.failure_class, 'device') END,
         provider_message_id = coalesce(o.provider_id, q.provider_message_id),
-        sent_at = CASE WHEN o.kind = 'sent' THEN now() ELSE q.sent_at END,
+        -- when the send returned (the worker's monotonic time since), not when it was recorded:
+        -- under load the batch is recorded later than a receipt the network already stamped
+        sent_at = CASE WHEN o.kind = 'sent'
+                       THEN now() - make_interval(secs => greatest(o.since_s, 0))
+                       ELSE q.sent_at END,
         lease_owner = NULL,
         lease_until = NULL,
         updated_at = now()
@@ -157,7 +161,8 @@ WITH o AS (
 ), late_sent AS (
     -- rescued while its send was in flight and not claimed again: it did leave, so it is sent
     UPDATE message_queue q SET
-        status = 'sent', sent_at = now(), last_error = NULL, failure_class = NULL,
+        status = 'sent', sent_at = now() - make_interval(secs => greatest(o.since_s, 0)),
+        last_error = NULL, failure_class = NULL,
         provider_message_id = coalesce(o.provider_id, q.provider_message_id),
         updated_at = now()
     FROM o
