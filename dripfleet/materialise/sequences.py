@@ -7,24 +7,15 @@ contact is completed. A contact gets at most one step per tick (one row per cont
 
 Pause and delete are final: a batch share-locks its sequences before it reads its contacts, so a
 pause / delete (which takes the sequence FOR UPDATE) is ordered wholly before or after it.
-
-Rendering runs one batch ahead: while batch N is inserted (PostgreSQL's work, the other core), a
-thread reads batch N+1's rows without locking them and renders them. Batch N+1 then uses a
-rendering only where the rows it locked carry the same inputs (step, template, lead's name, phone
-and attributes); anything that changed in between is rendered again. Renderings are
-deterministic (seeded by the dedupe key), so the text is the same either way.
 """
 
-import logging
 import time
 from collections import Counter, defaultdict
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, TextClause, text
+from sqlalchemy import Engine
 
 from dripfleet.local_time import local_date, step_due_at
 from dripfleet.materialise import staging
@@ -40,52 +31,6 @@ queries.require(
 
 BATCH_SIZE = 10_000
 MAX_CONTACTS_PER_TICK = 500_000
-
-log = logging.getLogger(__name__)
-# lock_due_contacts ends with its lock; the read-ahead is the same query without it
-_LOCK = "FOR UPDATE OF sc SKIP LOCKED"
-
-
-def _read_ahead_query() -> TextClause:
-    sql = queries["lock_due_contacts"].sql.rstrip()
-    if not sql.endswith(_LOCK):
-        raise RuntimeError(f"lock_due_contacts must end with {_LOCK!r} (the read-ahead drops it)")
-    return text(sql[: -len(_LOCK)])
-
-
-_READ_AHEAD = _read_ahead_query()
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """One contact's step rendered: its inputs, and the body / caption or the problem."""
-
-    inputs: tuple
-    body: str | None
-    caption: str | None
-    problem: str | None
-
-
-def _inputs(row: Any) -> tuple:
-    return (row.step_id, row.body, row.caption, row.name, row.phone, row.attributes)
-
-
-def render_step(row: Any) -> Rendered:
-    """Render a due row (lock_due_contacts' columns): body, then caption, seeded by dedupe key."""
-    dedupe_key = f"seq:{row.contact_id}:{row.step_id}"
-    body, problem = render_or_problem(row.body, row.name, row.phone, row.attributes, dedupe_key)
-    caption = row.caption
-    if problem is None:
-        caption, problem = render_or_problem(row.caption, row.name, row.phone, row.attributes,
-                                             dedupe_key)
-    return Rendered(_inputs(row), body, caption, problem)
-
-
-def render_ahead(engine: Engine, contact_ids: list[int], now: datetime) -> dict[int, Rendered]:
-    """Read a batch's due rows without locking them and render each: contact id -> Rendered."""
-    with engine.connect() as conn:
-        rows = conn.execute(_READ_AHEAD, {"contact_ids": contact_ids, "now": now}).all()
-    return {row.contact_id: render_step(row) for row in rows}
 
 
 @dataclass
@@ -119,37 +64,19 @@ def materialise_sequence_messages(
         due = conn.execute(
             queries.text("due_contact_ids"), {"now": now, "limit": max_contacts}
         ).all()
-    chunks = [due[start : start + batch_size] for start in range(0, len(due), batch_size)]
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="render-ahead") as pool:
-        ahead: Future | None = None
-        for index, chunk in enumerate(chunks):
-            rendered = _result(ahead)
-            if index + 1 < len(chunks):
-                ahead = pool.submit(render_ahead, engine, [r.id for r in chunks[index + 1]], now)
-            _batch(engine, [r.id for r in chunk], sorted({r.sequence_id for r in chunk}), now,
-                   buffer_size, run_id, tick, rendered)
+    for start in range(0, len(due), batch_size):
+        chunk = due[start : start + batch_size]
+        _batch(engine, [r.id for r in chunk], sorted({r.sequence_id for r in chunk}), now,
+               buffer_size, run_id, tick)
     _record_errors(engine, tick)
     tick.seconds = time.perf_counter() - started
     return tick
 
 
-def _result(ahead: Future | None) -> dict[int, Rendered]:
-    """The read-ahead's renderings; none if it failed (the batch then renders everything)."""
-    if ahead is None:
-        return {}
-    try:
-        return ahead.result()
-    except Exception:  # noqa: BLE001 - an optimisation only: the batch reads and renders again
-        log.warning("rendering ahead failed; the batch renders its rows itself", exc_info=True)
-        return {}
-
-
 def _batch(
     engine: Engine, contact_ids: list[int], sequence_ids: list[int], now: datetime,
     buffer_size: int, run_id: str | None, tick: SequenceTick,
-    rendered: dict[int, Rendered] | None = None,
 ) -> None:
-    rendered = rendered or {}
     with engine.begin() as conn:
         staging.begin_batch(conn)
         # before the contacts: a pause or delete either waits for this batch and then holds or
@@ -171,10 +98,14 @@ def _batch(
         for row in frame.itertuples(index=False):
             seq = tick.per_sequence[row.sequence_id]
             dedupe_key = f"seq:{row.contact_id}:{row.step_id}"
-            done = rendered.get(row.contact_id)
-            if done is None or done.inputs != _inputs(row):
-                done = render_step(row)
-            body, caption, problem = done.body, done.caption, done.problem
+            body, problem = render_or_problem(
+                row.body, row.name, row.phone, row.attributes, dedupe_key
+            )
+            caption = row.caption
+            if problem is None:
+                caption, problem = render_or_problem(
+                    row.caption, row.name, row.phone, row.attributes, dedupe_key
+                )
             if problem is not None:
                 seq["skipped"] += 1
                 if len(tick.problems) < 20:

@@ -56,8 +56,6 @@ FOR SHARE
 -- One batch: lock the contacts (SKIP LOCKED: a racing tick takes others), re-check that they are
 -- still due, and read the step to queue (the first day after current_day), the step after it,
 -- the lead and the sequence (share-locked by lock_batch_sequences: its status holds till commit).
--- Keep the lock as the last line: the renderer reads the next batch ahead with this query minus
--- that line (dripfleet/materialise/sequences.py).
 SELECT sc.id AS contact_id, sc.user_id, sc.sequence_id, sc.lead_id, sc.current_day,
        s.timezone, s.pinned_device_id AS source_device_id,
        st.id AS step_id, st.day, st.message_type, st.body, st.media_url, st.media_id,
