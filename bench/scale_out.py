@@ -226,6 +226,15 @@ def main() -> None:
         ).fetchone()
         repeated = {r[0] for r in conn.execute(
             "SELECT message_id FROM sim_deliveries GROUP BY message_id HAVING count(*) > 1")}
+        # what a duplicate outside the killed host's sends looks like, to find its cause: its
+        # device, its attempts (a rescue and a second claim make 2), and when each copy left
+        for row in conn.execute(
+                "SELECT q.id, q.device_id, q.attempts, array_agg(to_char(s.started_at,"
+                " 'HH24:MI:SS.MS') ORDER BY s.id) FROM message_queue q"
+                " JOIN sim_deliveries s ON s.message_id = q.id WHERE q.id = ANY(%s)"
+                " GROUP BY q.id ORDER BY q.id LIMIT 10", (sorted(repeated - in_flight),)):
+            print(f"  sent twice: message {row[0]} device {row[1]} attempts {row[2]} at {row[3]}"
+                  f" (killed at {killed_at:%H:%M:%S.%f})", file=sys.stderr)
     duplicates = len(repeated - in_flight)
     lease_left = (leases_end - killed_at).total_seconds()
     resumed_s = (last_resumed - killed_at).total_seconds()

@@ -2,19 +2,26 @@
 risk action to them, and record WhatsApp's restrictions (a 463 timelock on a send).
 
 A mixin of Worker (device_host/worker.py; see device_host/leases.py for why mixins). The score
-itself is one statement (sql/queries/risk.sql assess_risk) over every leased device, run from the
-lease pass every RISK_CHECK_SECONDS and whenever the worker takes new devices; nothing of it runs
-per message. What it decides reaches the send path through state the loop already reads: the caps
-in force (DeviceState.hourly_cap / daily_cap, applied by pacing.py), the doubled delay and the held
-new contacts (columns the claim and the outcome statement read on the device row they touch
-anyway), and next_send_at moved to a restriction's end.
+itself is one statement (sql/queries/risk.sql assess_risk) over every leased device, every
+RISK_CHECK_SECONDS; nothing of it runs per message. It runs on a thread of its own, never on the
+loop: it reads the user's sends of 24 h and takes seconds, on a loaded database minutes (issue 16:
+the loop waited up to three minutes in it, its message leases ran out, the messages it had sent
+were queued again and another host sent them a second time). Its decisions are written on the
+device rows, and reach the send path through state the loop already reads: the lease pass takes
+the risk action and warm-up stage from renew_devices and derives the caps in force
+(DeviceState.hourly_cap / daily_cap, applied by pacing.py); the doubled delay and the held new
+contacts are columns the claim and the outcome statement read on the device row they touch
+anyway; a restriction moves next_send_at to its end.
 """
 
 import logging
+import threading
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from device_host.device_state import DeviceState
+from dripfleet.database_outage import is_outage
 from dripfleet.stores import risk as risk_store
 from dripfleet.stores.risk import Restriction
 from dripfleet.stores.sending import Outcome
@@ -26,40 +33,74 @@ log = logging.getLogger("device_host.worker")
 class Guard:
     """Risk scores, warm-up caps and restrictions of the leased devices."""
 
-    def _guard_pass(self, new_ids: list[int]) -> list[DeviceState]:
-        """Score the devices when due (or when some are new to this worker) and apply the
-        decisions; returns the new devices that have caps only because of the guard."""
+    def _guard_decision(self, state: DeviceState, row: dict[str, Any]) -> None:
+        """Apply the guard's last decision on a device (a renew_devices row) to its caps."""
+        plan = self.settings.warmup_plan
+        stage = row["warmup_stage"]
+        caps = plan[stage] if row["warmup"] and stage < len(plan) else None
+        state.guard(row["risk_action"], caps)
+
+    def _guard_pass(self) -> None:
+        """Start a scoring of the leased devices on the guard's thread when one is due and none
+        is running; the loop never waits for it (it reads what the scoring decided from the
+        device rows at its next lease pass)."""
         now = time.monotonic()
-        if not self.devices or (now < self._next_guard and not new_ids):
-            return []
-        if now >= self._next_guard:
-            self._next_guard = now + self.settings.risk_check_seconds
-            scored = sorted(self.devices)
-        else:
-            # only the devices new to this worker: with fair share, devices arrive in many small
-            # moves, and each would otherwise rescore every device the worker holds
-            scored = sorted(new_ids)
+        if not self._running or not self.devices or now < self._next_guard:
+            return  # (a worker whose loop does not run, a test's, scores nothing)
+        if self._guard_thread is not None and self._guard_thread.is_alive():
+            return  # still scoring (a slow database): the next one starts when it is over
+        self._next_guard = now + self.settings.risk_check_seconds
+        self._guard_thread = threading.Thread(
+            target=self._score, args=(sorted(self.devices),), name="guard", daemon=True)
+        self._guard_thread.start()
+
+    def _score(self, device_ids: list[int]) -> None:
+        """On the guard's thread: score the devices and write the decisions (assess_risk only
+        touches devices still leased to this worker). A daemon thread: a worker that stops does
+        not wait for a scoring."""
         settings = self.settings
-        plan = settings.warmup_plan
-        with self.engine.begin() as conn:
-            rows = risk_store.assess_risk(
-                conn, self.owner, scored, settings.risk_slow_at,
-                settings.risk_pause_at, len(plan), settings.unanswered_budget)
-        capped: list[DeviceState] = []
+        try:
+            with self.engine.connect() as conn:
+                # what a stopping worker cancels (_stop_guard)
+                self._guard_connection = conn.connection.dbapi_connection
+                try:
+                    with conn.begin():
+                        rows = risk_store.assess_risk(
+                            conn, self.owner, device_ids, settings.risk_slow_at,
+                            settings.risk_pause_at, len(settings.warmup_plan),
+                            settings.unanswered_budget)
+                finally:
+                    self._guard_connection = None
+        except Exception as error:  # noqa: BLE001 - the next scoring tries again
+            if self.stop_event.is_set():
+                return  # cancelled by the stop
+            if is_outage(error):
+                log.info("%s: scoring the devices waits for the database (%s)", self.owner,
+                         type(error).__name__)
+            else:
+                log.exception("%s: scoring the devices failed", self.owner)
+            return
         for row in rows:
-            state = self.devices.get(row["id"])
-            if state is None:
-                continue
-            had_caps = bool(state.hourly_cap or state.daily_cap)
-            stage = row["warmup_stage"]
-            caps = plan[stage] if row["warmup"] and stage < len(plan) else None
-            state.guard(row["risk_action"], caps)
             if row["action_changed"]:
-                log.warning("%s: device %s risk %s: %s", self.owner, state.id, row["risk"],
+                log.warning("%s: device %s risk %s: %s", self.owner, row["id"], row["risk"],
                             row["risk_action"])
-            if row["id"] in new_ids and not had_caps and (state.hourly_cap or state.daily_cap):
-                capped.append(state)
-        return capped
+        # the caps in force follow from the device rows at the next lease pass: soon
+        self._lease_due = True
+        self.wake.set()
+
+    def _stop_guard(self) -> None:
+        """A stopping worker cancels the scoring under way (it may take minutes) and lets its
+        thread return its connection."""
+        thread = self._guard_thread
+        if thread is None or not thread.is_alive():
+            return
+        connection = self._guard_connection
+        if connection is not None:
+            try:
+                connection.cancel_safe()
+            except Exception:  # noqa: BLE001 - best effort: the statement ends by itself
+                log.debug("%s: cancelling the scoring failed", self.owner, exc_info=True)
+        thread.join(timeout=5)
 
     def _restrict(self, restricted: list[tuple[DeviceState, Outcome]]) -> None:
         """WhatsApp restricted these devices (their sends answered 463): record it and wait."""

@@ -96,6 +96,15 @@ class Worker(Leases, Sessions, Sending, Inbound, Guard):
         self._next_lease = 0.0
         self._last_lease = 0.0
         self._next_guard = 0.0  # the ban-risk guard's next scoring (device_host/guard.py)
+        self._running = False  # run() is driving the loop (the guard scores only then)
+        self._guard_thread: threading.Thread | None = None  # the scoring under way, if any
+        self._guard_connection: Any = None  # its database connection, cancelled on stop
+        # the lease keeper (device_host/leases.py): renews the messages in flight from its own
+        # thread while the loop keeps coming round (_loop_at: when it last did)
+        self._keeper: threading.Thread | None = None
+        self._keeper_stop = threading.Event()
+        self._keeper_gave_up = False
+        self._loop_at = time.monotonic()
         self._keywords = tuple(k.upper() for k in settings.opt_out_keywords)
         # queued messages per device, and device status changes
         self.listener = Listener(database_url, self._on_notify, ("message_queue", "devices"))
@@ -135,9 +144,12 @@ class Worker(Leases, Sessions, Sending, Inbound, Guard):
         """Drive devices until asked to stop, then hand everything back."""
         try:
             self._retrying("startup", self._rescue_previous_run)
+            self._start_lease_keeper()
+            self._running = True
             self.listener.start()
             safety_at = time.monotonic() + self.health_s
             while not self.stop_event.is_set():
+                self._loop_at = time.monotonic()
                 self.wake.clear()
                 if os.getppid() != self._parent_pid:
                     log.warning("%s: the supervisor is gone; stopping", self.owner)
@@ -146,6 +158,13 @@ class Worker(Leases, Sessions, Sending, Inbound, Guard):
                 try:
                     safety_at = self._step(safety_at)
                 except Exception as error:
+                    if is_deadlock(error):
+                        # this loop and another writer of the same rows (the guard's scoring,
+                        # a supervisor's rescue) locked them in opposite orders and PostgreSQL
+                        # rolled this side back: not an outage, what it had not written (kept
+                        # outcomes included) is written by the next pass, now
+                        log.info("%s: a deadlock rolled a statement back; retrying", self.owner)
+                        continue
                     if not is_outage(error):
                         raise
                     self._wait_out(error)
@@ -168,6 +187,12 @@ class Worker(Leases, Sessions, Sending, Inbound, Guard):
     def _retrying(self, what: str, action: Any) -> None:
         """Run action until it gets through a database outage (or the worker is stopped)."""
         while not self.stop_event.is_set():
+            if os.getppid() != self._parent_pid:
+                # the supervisor died while this waited for the database (the loop's own check
+                # is not reached yet): stop, or retry for ever as an orphan
+                log.warning("%s: the supervisor is gone; stopping", self.owner)
+                self.stop_event.set()
+                return
             try:
                 action()
             except Exception as error:
@@ -245,6 +270,7 @@ class Worker(Leases, Sessions, Sending, Inbound, Guard):
         deadline = time.monotonic() + DRAIN_SECONDS
         quiet = False
         while (self.in_flight or self._unrecorded) and time.monotonic() < deadline:
+            self._loop_at = time.monotonic()  # draining: the keeper keeps the leases meanwhile
             self.wake.wait(0.05)
             self.wake.clear()
             if not self._try_database("recording outcomes", self._record_outcomes, quiet):
@@ -262,11 +288,13 @@ class Worker(Leases, Sessions, Sending, Inbound, Guard):
             log.error("%s: could not record %d outcomes before stopping: messages %s",
                       self.owner, len(self._unrecorded),
                       [o.message_id for o, _ in self._unrecorded])
+        self._stop_guard()  # device_host/guard.py
         for state in self.devices.values():
             self._stop_session(state)
         self.control.shutdown(wait=True, cancel_futures=False)
         self.sender.shutdown(wait=False, cancel_futures=True)
         self._try_database("releasing leases", self._release_all)
+        self._stop_lease_keeper()  # what was in flight is recorded or handed back by now
         self.listener.stop()
         self.factory.close()
         log.info("%s: stopped", self.owner)
@@ -281,6 +309,18 @@ class Worker(Leases, Sessions, Sending, Inbound, Guard):
                             type(error).__name__ if is_outage(error) else error)
             return False
         return True
+
+
+def is_deadlock(error: BaseException) -> bool:
+    """Whether error (or what caused it) is PostgreSQL's deadlock_detected (40P01)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "sqlstate", None) == "40P01":
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def run_worker(

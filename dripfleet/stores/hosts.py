@@ -13,6 +13,7 @@ queries.require(
     "device_connected", "device_start_failed", "device_pairing_qr", "device_pairing_code",
     "device_paired", "device_pairing_timeout", "upsert_host",
     "heartbeat_host", "stop_host", "host_devices", "release_surplus", "fair_share_counts",
+    "keep_sending_leases",
 )
 
 
@@ -32,6 +33,19 @@ def renew_devices(conn: Connection, owner: str, lease_s: float) -> list[dict[str
         queries.text("renew_devices"), {"owner": owner, "lease_s": lease_s}
     ).mappings().all()
     return [dict(row) for row in rows]
+
+
+def keep_sending_leases(
+    conn: Connection, owner: str, lease_s: float, message_ids: list[int]
+) -> int:
+    """Extend the leases of owner's messages in flight, skipping rows another transaction holds
+    (the lease keeper's statement); returns how many were extended."""
+    if not message_ids:
+        return 0
+    return conn.execute(
+        queries.text("keep_sending_leases"),
+        {"owner": owner, "lease_s": lease_s, "ids": list(message_ids)},
+    ).rowcount
 
 
 def release_devices(conn: Connection, owner: str, device_ids: list[int] | None = None) -> int:

@@ -20,7 +20,9 @@ RETURNING d.id
 
 -- name: renew_devices
 -- Heartbeat: extend the leases a worker holds and return each device's current settings (the
--- API may have changed its status, delays, caps or quiet hours).
+-- API may have changed its status, delays, caps or quiet hours) and the ban-risk guard's last
+-- decision (risk action, warm-up stage), which the caps in force are derived from: a device
+-- taken over keeps its caps from the first pass, whenever the guard scores it next.
 UPDATE devices d SET lease_until = now() + make_interval(secs => :lease_s), heartbeat_at = now()
 FROM users u
 WHERE d.lease_owner = :owner AND u.id = d.user_id
@@ -30,7 +32,7 @@ RETURNING d.id, d.user_id, d.name, d.status, d.jid, d.phone, d.pairing_mode, d.p
           CASE WHEN d.quiet_start IS NOT NULL THEN d.quiet_end ELSE u.quiet_end END AS quiet_end,
           coalesce(d.timezone, u.timezone) AS timezone,
           extract(epoch FROM d.next_send_at - now())::float8 AS wait_s,
-          d.start_failures
+          d.start_failures, d.risk_action, d.warmup, d.warmup_stage
 
 -- name: release_devices
 -- Give up a worker's leases (all of them when :device_ids is null).
@@ -143,3 +145,19 @@ FROM devices
 WHERE lease_owner = ANY(CAST(:owners AS text[]))
 GROUP BY status
 ORDER BY status
+
+-- name: keep_sending_leases
+-- The lease keeper (device_host/leases.py): extend the leases of the messages a worker is
+-- sending or has sent without recording the outcome yet, from a thread beside its loop. Rows
+-- another transaction holds are skipped, never waited for: the loop recording their outcomes
+-- (they are done), or a rescue of a lease already run out; waiting would let the two writers of
+-- one worker deadlock.
+WITH mine AS (
+    SELECT id FROM message_queue
+    WHERE id = ANY(CAST(:ids AS bigint[])) AND status = 'sending' AND lease_owner = :owner
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE message_queue q SET lease_until = now() + make_interval(secs => :lease_s)
+FROM mine
+WHERE q.id = mine.id
