@@ -29,6 +29,8 @@ from dripfleet.stores.sending import Outcome
 # the worker's parts log under one name, as the single module did
 log = logging.getLogger("device_host.worker")
 
+SLOW_SCORING_SECONDS = 10.0
+
 
 class Guard:
     """Risk scores, warm-up caps and restrictions of the leased devices."""
@@ -59,6 +61,7 @@ class Guard:
         touches devices still leased to this worker). A daemon thread: a worker that stops does
         not wait for a scoring."""
         settings = self.settings
+        started = time.monotonic()
         try:
             with self.engine.connect() as conn:
                 # what a stopping worker cancels (_stop_guard)
@@ -80,6 +83,11 @@ class Guard:
             else:
                 log.exception("%s: scoring the devices failed", self.owner)
             return
+        took = time.monotonic() - started
+        if took > SLOW_SCORING_SECONDS:
+            # it should take well under a second for 1,500 devices: a slow one is a plan gone
+            # wrong or a starved database, and its decisions arrive late
+            log.warning("%s: scoring %d devices took %.1f s", self.owner, len(device_ids), took)
         for row in rows:
             if row["action_changed"]:
                 log.warning("%s: device %s risk %s: %s", self.owner, row["id"], row["risk"],
