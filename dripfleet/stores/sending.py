@@ -15,7 +15,8 @@ from dripfleet.queries import queries
 
 queries.require(
     "claim_messages", "claim_misses", "record_outcomes", "renew_message_leases",
-    "rescue_messages", "failover_messages", "opt_out_lead", "recent_sends", "media_data",
+    "rescue_messages", "failover_candidates", "failover_messages", "opt_out_lead",
+    "recent_sends", "media_data",
     "devices_with_queued", "campaign_messages_hold", "sequence_messages_hold",
     "record_receipts", "record_inbound",
 )
@@ -154,10 +155,15 @@ def rescue_messages(conn: Connection, dead_owners: list[str] | None = None) -> d
 
 def failover_messages(conn: Connection, buffer_size: int, device_id: int | None = None) -> int:
     """Move unpinned unsent messages off unusable devices (one, or all) to usable ones, within
-    their buffers; returns how many moved. Waits for a batch being materialised to commit."""
+    their buffers; returns how many moved. When there is something to move, waits for a batch
+    being materialised to commit; when there is not, takes no lock."""
+    device_ids = list(conn.execute(
+        queries.text("failover_candidates"), {"device_id": device_id}).scalars())
+    if not device_ids:
+        return 0
     conn.execute(queries.text("lock_materialise"))
     return int(conn.execute(
-        queries.text("failover_messages"), {"device_id": device_id, "buffer_size": buffer_size}
+        queries.text("failover_messages"), {"device_ids": device_ids, "buffer_size": buffer_size}
     ).scalar_one())
 
 

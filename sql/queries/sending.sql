@@ -377,18 +377,34 @@ SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
        count(*) FILTER (WHERE status = 'failed') AS failed
 FROM m CROSS JOIN counted
 
+-- name: failover_candidates
+-- Devices that are not usable (logged out, banned, disabled, failed) and still hold unpinned
+-- queued / held messages: what failover_messages has to move (:device_id null = any device).
+-- Read first, without the materialisation lock, so that the supervisor's pass every health
+-- interval costs one look per unusable device and no lock when there is nothing to move. Each
+-- device looks at its own messages (LATERAL ... LIMIT 1): whatever the statistics say, never a
+-- scan of every queued message (a hash join over them took 10 s a pass on a loaded fleet).
+SELECT d.id
+FROM devices d
+CROSS JOIN LATERAL (
+    SELECT 1 FROM message_queue q
+    WHERE q.device_id = d.id AND q.status IN ('queued', 'held') AND NOT q.pinned
+    LIMIT 1
+) m
+WHERE d.status IN ('logged_out', 'banned', 'disabled', 'failed')
+  AND (CAST(:device_id AS bigint) IS NULL OR d.id = CAST(:device_id AS bigint))
+
 -- name: failover_messages
--- Move the unpinned queued / held messages of devices that are not usable (logged out, banned,
--- disabled, failed) to the same user's usable devices, least loaded first, never above the
+-- Move the unpinned queued / held messages of the listed devices (failover_candidates), if they
+-- are still not usable, to the same user's usable devices, least loaded first, never above the
 -- buffer (:buffer_size queued): what does not fit stays and moves on a later pass, as room
--- frees up. Pinned messages stay and wait for their device. :device_id null = every such
--- device. Run after lock_materialise in the same transaction, so that the loads counted here
--- cannot race a batch being materialised.
-WITH bad AS NOT MATERIALIZED (  -- inlined: the planner then knows how few they are
+-- frees up. Pinned messages stay and wait for their device. Run after lock_materialise in the
+-- same transaction, so that the loads counted here cannot race a batch being materialised.
+WITH bad AS NOT MATERIALIZED (  -- inlined: the listed ids tell the planner how few they are
     SELECT d.id
     FROM devices d
-    WHERE d.status IN ('logged_out', 'banned', 'disabled', 'failed')
-      AND (CAST(:device_id AS bigint) IS NULL OR d.id = CAST(:device_id AS bigint))
+    WHERE d.id = ANY(CAST(:device_ids AS bigint[]))
+      AND d.status IN ('logged_out', 'banned', 'disabled', 'failed')
 ), moving_queued AS (
     -- each status through its own partial index (next_idx, held_idx), from the unusable devices
     SELECT q.id, q.user_id

@@ -1,5 +1,7 @@
 """The sending store on a real database: failover target choice, opt-out bookkeeping, rescue."""
 
+from sqlalchemy import text
+
 from dripfleet.stores import sending
 
 
@@ -151,3 +153,43 @@ def test_a_message_back_from_a_send_after_its_lead_or_campaign_went_is_cancelled
         assert [m["status"] for m in _claim(engine, device)] == ["cancelled"], stop
         assert fleet.sql("SELECT last_error FROM message_queue WHERE id = :m",
                          m=message)[0][0] == stop
+
+
+def _plan_rows(node: dict) -> float:
+    own = node.get("Actual Rows", 0) * node.get("Actual Loops", 1)
+    return own + sum(_plan_rows(child) for child in node.get("Plans", []))
+
+
+def test_a_failover_pass_with_nothing_to_move_reads_little_and_takes_no_lock(fleet, engine):
+    """The supervisor runs a failover pass every health interval. With 10,000 queued messages
+    and statistics that know none of them (an ANALYZE before they were queued), the pass used
+    to hash-join every queued message (10 s a pass at scale, under the lock materialisation
+    waits for); it now looks at the unusable devices' own messages and, finding none to move,
+    does not wait for a batch being materialised."""
+    user = fleet.user()
+    devices = [fleet.device(user) for _ in range(20)]
+    gone = fleet.device(user, status="logged_out")  # unusable, but nothing of it queued
+    pinned_only = fleet.device(user, status="banned")
+    fleet.queue(user, pinned_only, 2, pinned=True)  # pinned: they wait for their device
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.execute(text("ANALYZE message_queue"))
+        conn.execute(text("ANALYZE devices"))
+    fleet.sql("INSERT INTO message_queue (user_id, device_id, phone, body, source, dedupe_key)"
+              " SELECT :u, d, '+60123' || lpad(g::text, 6, '0'), 'hi', 'api', 'f:' || d || ':' || g"
+              " FROM unnest(CAST(:devices AS bigint[])) d, generate_series(1, 500) g",
+              u=user, devices=devices)
+    query = sending.queries.text("failover_candidates").text
+    with engine.connect() as conn:
+        plan = conn.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + query),
+                            {"device_id": None}).scalar()
+    handled = _plan_rows(plan[0]["Plan"])
+    assert handled < 200, f"{handled:.0f} plan rows for 2 unusable devices: a scan of the queue?"
+
+    with engine.connect() as holder, holder.begin():  # a batch being materialised
+        holder.execute(sending.queries.text("lock_materialise"))
+        with engine.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '3s'"))  # fails the test if it waits
+            assert sending.failover_messages(conn, 1000) == 0
+    assert fleet.sql("SELECT count(*) FROM message_queue WHERE device_id = :d",
+                     d=pinned_only)[0][0] == 2 and gone
