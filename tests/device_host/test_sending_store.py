@@ -193,3 +193,46 @@ def test_a_failover_pass_with_nothing_to_move_reads_little_and_takes_no_lock(fle
             assert sending.failover_messages(conn, 1000) == 0
     assert fleet.sql("SELECT count(*) FROM message_queue WHERE device_id = :d",
                      d=pinned_only)[0][0] == 2 and gone
+
+
+def test_recording_outcomes_reads_its_messages_by_id_whatever_the_statistics(fleet, engine):
+    """Outcomes are recorded by message id. With statistics taken while the queue was empty,
+    the planner walked every queued message once per outcome to find the late 'sent' ones
+    (rescued while in flight): 115,000 x 64 rows, 15 s a batch in bench/scale_out.py."""
+    user = fleet.user()
+    devices = [fleet.device(user) for _ in range(10)]
+    insert = ("INSERT INTO message_queue (user_id, device_id, phone, body, source, dedupe_key,"
+              " status, sent_at) SELECT :u, d, '+60123' || lpad(g::text, 6, '0'), 'hi', 'api',"
+              " :tag || d || ':' || g, :status, CASE WHEN :status = 'sent' THEN now() END"
+              " FROM unnest(CAST(:devices AS bigint[])) d, generate_series(1, 1000) g")
+    fleet.sql(insert, u=user, devices=devices, tag="s:", status="sent")
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.execute(text("ANALYZE message_queue"))  # everything sent, nothing queued
+    fleet.sql(insert, u=user, devices=devices, tag="q:", status="queued")
+    owner = "test/w-outcomes"
+    # one claimed message a device, and one that was rescued while its send was in flight
+    claimed = [r[0] for r in fleet.sql(
+        "UPDATE message_queue SET status = 'sending', attempts = 1, lease_owner = :o,"
+        " lease_until = now() + interval '1 minute' WHERE id IN (SELECT min(id)"
+        " FROM message_queue GROUP BY device_id) RETURNING id", o=owner)]
+    late = claimed.pop()
+    fleet.sql("UPDATE message_queue SET status = 'queued', lease_owner = NULL, lease_until ="
+              " NULL WHERE id = :id", id=late)
+    ids = [*claimed, late]
+    params = {"owner": owner, "pause_after": 5, "content_pause_after": 5, "ids": ids,  # the store's
+              "kinds": ["sent"] * len(ids), "errors": [None] * len(ids),
+              "provider_ids": [None] * len(ids), "backoffs": [0.0] * len(ids),
+              "since": [0.0] * len(ids), "classes": ["device"] * len(ids)}
+    query = sending.queries.text("record_outcomes").text
+    with engine.connect() as conn, conn.begin() as transaction:
+        plan = conn.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + query), params).scalar()
+        transaction.rollback()
+    handled = _plan_rows(plan[0]["Plan"])
+    assert handled < 2000, f"{handled:.0f} plan rows for 10 outcomes: a walk of the queue?"
+    with engine.begin() as conn:
+        sending.record_outcomes(conn, owner, [
+            sending.Outcome(message_id=i, kind="sent") for i in ids], 5)
+    statuses = dict(fleet.sql("SELECT id, status FROM message_queue WHERE id = ANY(:ids)",
+                              ids=ids))
+    assert set(statuses.values()) == {"sent"}  # the late one too: it did leave
