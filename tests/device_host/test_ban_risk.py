@@ -18,6 +18,7 @@ from device_host.device_state import DeviceState
 from dripfleet.settings import DEFAULT_WARMUP_PLAN
 from dripfleet.stores import risk as risk_store
 from dripfleet.stores import simulated as sim_store
+from tests.query_plans import plan_rows
 
 
 def _webhook_endpoint(fleet, user: int) -> None:
@@ -212,11 +213,6 @@ def _median_gap(fleet, ids: list[int]) -> float:
 
 
 
-def _plan_rows(node: dict) -> float:
-    """Rows produced by a plan node and its children over all their executions."""
-    own = node.get("Actual Rows", 0) * node.get("Actual Loops", 1)
-    return own + sum(_plan_rows(child) for child in node.get("Plans", []))
-
 
 def test_scoring_stays_linear_when_the_lease_statistics_are_stale(engine, make_user):
     """The planner's statistics of devices.lease_owner are usually stale (leases change all the
@@ -250,7 +246,7 @@ def test_scoring_stays_linear_when_the_lease_statistics_are_stale(engine, make_u
             "owner": "test/w-stale", "device_ids": ids, "slow_at": 40, "pause_at": 70,
             "plan_days": len(DEFAULT_WARMUP_PLAN), "budget": 100}).scalar()
         transaction.rollback()
-    handled = _plan_rows(plan[0]["Plan"])
+    handled = plan_rows(plan[0]["Plan"])
     # each send and each device passes through a dozen or so plan nodes (the 24 h and 30 day
     # signals, the CTEs); nested loops over the devices pass devices x devices rows per node
     assert handled < 20 * (devices + devices * 30), (

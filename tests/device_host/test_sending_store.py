@@ -3,6 +3,7 @@
 from sqlalchemy import text
 
 from dripfleet.stores import sending
+from tests.query_plans import plan_rows
 
 
 def test_failover_moves_unpinned_to_the_least_loaded_usable_devices(fleet, engine):
@@ -155,10 +156,6 @@ def test_a_message_back_from_a_send_after_its_lead_or_campaign_went_is_cancelled
                          m=message)[0][0] == stop
 
 
-def _plan_rows(node: dict) -> float:
-    own = node.get("Actual Rows", 0) * node.get("Actual Loops", 1)
-    return own + sum(_plan_rows(child) for child in node.get("Plans", []))
-
 
 def test_a_failover_pass_with_nothing_to_move_reads_little_and_takes_no_lock(fleet, engine):
     """The supervisor runs a failover pass every health interval. With 10,000 queued messages
@@ -183,7 +180,7 @@ def test_a_failover_pass_with_nothing_to_move_reads_little_and_takes_no_lock(fle
     with engine.connect() as conn:
         plan = conn.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + query),
                             {"device_id": None}).scalar()
-    handled = _plan_rows(plan[0]["Plan"])
+    handled = plan_rows(plan[0]["Plan"])
     assert handled < 200, f"{handled:.0f} plan rows for 2 unusable devices: a scan of the queue?"
 
     with engine.connect() as holder, holder.begin():  # a batch being materialised
@@ -228,7 +225,7 @@ def test_recording_outcomes_reads_its_messages_by_id_whatever_the_statistics(fle
     with engine.connect() as conn, conn.begin() as transaction:
         plan = conn.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + query), params).scalar()
         transaction.rollback()
-    handled = _plan_rows(plan[0]["Plan"])
+    handled = plan_rows(plan[0]["Plan"])
     assert handled < 2000, f"{handled:.0f} plan rows for 10 outcomes: a walk of the queue?"
     with engine.begin() as conn:
         sending.record_outcomes(conn, owner, [
