@@ -84,6 +84,7 @@ def _page(
 ) -> bool:
     """Materialise one page; True when another page may follow in this tick."""
     with engine.begin() as conn:
+        staging.lock_batches(conn)
         staging.begin_batch(conn)
         campaign = conn.execute(
             queries.text("lock_campaign"), {"campaign_id": campaign_id, "now": now}

@@ -26,9 +26,14 @@ STAGE_COLUMNS = (
 
 
 def begin_batch(conn: Connection) -> None:
-    """Inside the batch's transaction: wait for racing batches, then create the empty stage."""
-    conn.execute(queries.text("lock_materialise"))
+    """Inside the batch's transaction: create the empty stage."""
     conn.execute(queries.text("create_message_stage"))
+
+
+def lock_batches(conn: Connection) -> None:
+    """Wait for racing batches (till commit): a batch counts the queued rows of the devices it
+    chooses from, so it must not run beside another that has not committed its own."""
+    conn.execute(queries.text("lock_materialise"))
 
 
 def copy_to_stage(conn: Connection, rows: Iterable[Sequence[Any]]) -> int:
