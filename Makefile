@@ -29,10 +29,13 @@ up: $(STAMP) $(if $(filter neonize,$(TRANSPORT)),$(NZSTAMP))
 	exec $(BIN)/dripfleet up
 
 ## the whole test suite (TEST_DATABASE_URL names a server; unset: an embedded one)
+## TEST_WORKERS pytest-xdist processes: most tests wait on processes, servers and browsers, so
+## four share two cores well (each worker has its own databases: tests/conftest.py)
+TEST_WORKERS ?= 4
 test: $(STAMP) $(NZSTAMP)
 	sh tests/pages/ensure_chromium.sh
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 	$(NZVENV)/bin/pytest -o 'filterwarnings=error' tests/neonize
 
 ## the browser tests, saving their screenshots over the README's (docs/screenshots/)
