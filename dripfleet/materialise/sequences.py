@@ -80,8 +80,9 @@ def materialise_sequence_messages(
                                  sorted({r.sequence_id for r in chunk}), now, tick)
                 try:
                     if writing is not None:
-                        _count(tick, writing.result())
-                        writing = None
+                        # cleared first: a failed write is raised once, not again in `finally`
+                        done, writing = writing, None
+                        _count(tick, done.result())
                 except BaseException:
                     if batch is not None:
                         batch.abort()
