@@ -43,6 +43,7 @@ class Receiver:
         self.seen: Counter[str] = Counter()
         self.acked: Counter[str] = Counter()
         self.bad_signatures: list[Received] = []
+        self.truncated: list[Received] = []  # bodies cut short by a sender that died
         self.lock = threading.Lock()
         self.release = threading.Event()
         receiver = self
@@ -56,6 +57,13 @@ class Receiver:
                 body = self.rfile.read(length)
                 received = Received(self.path, {k.lower(): v for k, v in self.headers.items()},
                                     body)
+                if len(body) < length:
+                    # the sender went away mid-request (a kill -9): nothing was delivered and
+                    # nobody is left to answer; a real receiver drops it the same way
+                    with receiver.lock:
+                        receiver.truncated.append(received)
+                    self.close_connection = True
+                    return
                 status, headers, answer = receiver._handle(received)
                 self.send_response(status)
                 for name, value in headers.items():

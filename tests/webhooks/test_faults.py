@@ -28,6 +28,8 @@ def _check_nothing_lost(engine, server) -> None:
     repeats = sum(server.acked.values()) - len(ids)
     assert repeats <= CONCURRENCY, f"{repeats} repeats, more than could be in flight"
     assert server.bad_signatures == []
+    # only a killed sender can cut a request short, and only one it had in flight
+    assert len(server.truncated) <= CONCURRENCY, server.truncated
 
 
 def test_kill_9_mid_run_loses_nothing_and_repeats_only_what_was_in_flight(
